@@ -1,0 +1,72 @@
+"""marin_dagster: Marin-style versioned pipeline steps, run as Dagster assets.
+
+``import marin_dagster`` loads only the plain-Python step model; the Dagster side
+(``build_definitions`` and friends) is imported on first use.
+
+Example:
+    >>> from marin_dagster import StepContext, step, versioned
+    >>> def noop(config: dict) -> None: ...
+    >>> @step(name="demo/hello", fn=noop)
+    ... def hello(ctx: StepContext) -> dict:
+    ...     return {"greeting": versioned("hi"), "out": ctx.output}
+    >>> hello().name
+    'demo/hello'
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from marin_dagster.core import (
+    Dep,
+    ExecutorStep,
+    InputName,
+    Output,
+    OutputName,
+    ResourceConfig,
+    StepContext,
+    StepRef,
+    Versioned,
+    VersionedValue,
+    compute_output_path,
+    output_path_of,
+    step,
+    this_output_path,
+    versioned,
+)
+
+if TYPE_CHECKING:
+    from marin_dagster.definitions_builder import build_definitions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Dep",
+    "ExecutorStep",
+    "InputName",
+    "Output",
+    "OutputName",
+    "ResourceConfig",
+    "StepContext",
+    "StepRef",
+    "Versioned",
+    "VersionedValue",
+    "__version__",
+    "build_definitions",
+    "compute_output_path",
+    "output_path_of",
+    "step",
+    "this_output_path",
+    "versioned",
+]
+
+_LAZY = {"build_definitions": "marin_dagster.definitions_builder"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'marin_dagster' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,310 @@
+"""Versions, hashes and output paths of a step graph, exactly as Marin's executor computes them.
+
+``version = {"name", "config", "dependencies"}`` (+ ``"pseudo_dependencies"`` when there are
+non-blocking references); a dependency contributes its whole version dict when its
+blocking-dependency depth is at most 4, else ``"{name}-{hash}"``; ``hash = md5(json)[:6]``;
+``path = os.path.join(prefix, name + "-" + hash)`` unless ``override_output_path`` is set.
+
+Each step's version is computed once and kept on the step (it never depends on the prefix), so
+a graph is hashed once per step however many paths lead to it.
+
+Example:
+    >>> graph = StepGraph([some_step], prefix="/p")  # doctest: +SKIP
+    >>> graph.output_path(some_step)  # doctest: +SKIP
+    '/p/download/fineweb-2aeb1d'
+"""
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from marin_dagster.core.encoding import version_hash
+from marin_dagster.core.errors import StepCycleError, StepDefinitionError
+from marin_dagster.core.refs import RefKind, StepRef
+from marin_dagster.core.resolve import default_prefix, prefix_absolute, resolve_config, resolve_ref
+from marin_dagster.core.steps import ExecutorStep, make_step
+from marin_dagster.core.walk import ConfigWalk, walk_config
+
+MAX_INLINE_DEPTH = 4
+_MEMO_KEY = "version"
+
+AnyStep = ExecutorStep[Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepVersion:
+    """A step's version dict, its JSON text, the 6-hex hash and its blocking depth."""
+
+    walk: ConfigWalk
+    version: dict[str, Any]
+    version_str: str
+    hash: str
+    depth: int
+
+    def as_dependency(self, name: str) -> dict[str, Any] | str:
+        """What this step contributes to a dependent's version (Marin's ``dep_version``)."""
+        return self.version if self.depth <= MAX_INLINE_DEPTH else f"{name}-{self.hash}"
+
+
+def _unique(steps: Iterable[AnyStep]) -> list[AnyStep]:
+    seen: set[int] = set()
+    out: list[AnyStep] = []
+    for s in steps:
+        if id(s) not in seen:
+            seen.add(id(s))
+            out.append(s)
+    return out
+
+
+def _children(step: AnyStep) -> list[AnyStep]:
+    walk: ConfigWalk = step._memo["walk"]
+    return _unique([*walk.dependencies, *walk.pseudo_dependencies, *step.ordering_deps])
+
+
+def _walk(step: AnyStep) -> ConfigWalk:
+    walk = step._memo.get("walk")
+    if walk is None:
+        walk = walk_config(step.config, step_name=step.name)
+        step._memo["walk"] = walk
+    return walk
+
+
+def _compute(step: AnyStep) -> StepVersion:
+    walk: ConfigWalk = step._memo["walk"]
+    deps = [d._memo[_MEMO_KEY] for d in walk.dependencies]
+    pseudo = [d._memo[_MEMO_KEY] for d in walk.pseudo_dependencies]
+    version: dict[str, Any] = {
+        "name": step.name,
+        "config": walk.version,
+        "dependencies": [v.as_dependency(d.name) for v, d in zip(deps, walk.dependencies)],
+    }
+    if pseudo:
+        version["pseudo_dependencies"] = [
+            v.as_dependency(d.name) for v, d in zip(pseudo, walk.pseudo_dependencies)
+        ]
+    depth = 0 if not deps else 1 + max(v.depth for v in deps)
+    try:
+        version_str, hashed = version_hash(version)
+    except (TypeError, ValueError) as exc:  # already checked per field by the walk
+        raise StepDefinitionError(f"cannot serialise the version: {exc}", step=step.name) from exc
+    return StepVersion(walk, version, version_str, hashed, depth)
+
+
+def post_order(roots: Iterable[AnyStep]) -> list[AnyStep]:
+    """Every step reachable from ``roots``, dependencies first (Marin's discovery order).
+
+    Iterative, so chains of any depth work; a cycle raises :class:`StepCycleError`.
+    """
+    order: list[AnyStep] = []
+    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+    for root in roots:
+        if state.get(id(root)) == 2:
+            continue
+        stack: list[tuple[AnyStep, bool]] = [(root, False)]
+        path: list[AnyStep] = []
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                state[id(node)] = 2
+                path.pop()
+                order.append(node)
+                continue
+            mark = state.get(id(node))
+            if mark == 2:
+                continue
+            if mark == 1:
+                cycle = [*path[path.index(node) :], node]
+                raise StepCycleError(
+                    "dependency cycle: " + " -> ".join(s.name for s in cycle), step=node.name
+                )
+            state[id(node)] = 1
+            path.append(node)
+            _walk(node)
+            stack.append((node, True))
+            for child in reversed(_children(node)):
+                child_mark = state.get(id(child))
+                if child_mark == 1:
+                    cycle = [*path[path.index(child) :], child]
+                    raise StepCycleError(
+                        "dependency cycle: " + " -> ".join(s.name for s in cycle), step=child.name
+                    )
+                if child_mark is None:
+                    stack.append((child, False))
+    return order
+
+
+def step_version(step: AnyStep) -> StepVersion:
+    """The (memoized) version of ``step``, computing its dependencies' versions first."""
+    cached = step._memo.get(_MEMO_KEY)
+    if cached is not None:
+        return cached
+    for node in post_order([step]):
+        if _MEMO_KEY not in node._memo:
+            node._memo[_MEMO_KEY] = _compute(node)
+    return step._memo[_MEMO_KEY]
+
+
+def _root_step(item: "AnyStep | StepRef") -> AnyStep:
+    if isinstance(item, ExecutorStep):
+        return item
+    if isinstance(item, StepRef) and item.step is not None:
+        return item.step
+    raise StepDefinitionError(f"expected an ExecutorStep or a reference to one, got {item!r}")
+
+
+class StepGraph:
+    """All steps reachable from ``roots`` (deduplicated by version), with their output paths.
+
+    Example:
+        >>> graph = StepGraph([train_step], prefix="gs://bucket")  # doctest: +SKIP
+        >>> [graph.output_path(s) for s in graph.steps]  # doctest: +SKIP
+    """
+
+    def __init__(self, roots: Iterable["AnyStep | StepRef"], *, prefix: str | None = None):
+        self.prefix = prefix if prefix is not None else default_prefix()
+        self.roots = _unique(_root_step(r) for r in roots)
+        every = post_order(self.roots)
+        for node in every:
+            if _MEMO_KEY not in node._memo:
+                node._memo[_MEMO_KEY] = _compute(node)
+        self._canonical: dict[int, AnyStep] = {}
+        by_version: dict[str, AnyStep] = {}
+        self.steps: list[AnyStep] = []
+        for node in every:
+            first = by_version.setdefault(node._memo[_MEMO_KEY].version_str, node)
+            self._canonical[id(node)] = first
+            if first is node:
+                self.steps.append(node)
+        self._paths = {id(s): self._own_path(s) for s in self.steps}
+        self._warn_unreferenced_requires()
+
+    def _own_path(self, step: AnyStep) -> str:
+        computed = os.path.join(self.prefix, step.name + "-" + step._memo[_MEMO_KEY].hash)
+        if step.override_output_path is None:
+            return computed
+        return prefix_absolute(self.prefix, step.override_output_path)
+
+    def _warn_unreferenced_requires(self) -> None:
+        for s in self.steps:
+            if self.ordering_only_deps(s):
+                names = ", ".join(d.name for d in self.ordering_only_deps(s))
+                warnings.warn(
+                    f"step {s.name!r} requires {names} without referencing it in its config: it "
+                    "waits for it, but the reference does not enter its version",
+                    UserWarning,
+                    stacklevel=3,
+                )
+
+    def canonical(self, step: AnyStep) -> AnyStep:
+        """The step that stands for every step with the same version."""
+        try:
+            return self._canonical[id(step)]
+        except KeyError:
+            raise StepDefinitionError("step is not part of this graph", step=step.name) from None
+
+    def version(self, step: AnyStep) -> StepVersion:
+        """The step's version record."""
+        return self.canonical(step)._memo[_MEMO_KEY]
+
+    def output_path(self, step: AnyStep) -> str:
+        """The step's output path under this graph's prefix."""
+        return self._paths[id(self.canonical(step))]
+
+    def blocking_deps(self, step: AnyStep) -> list[AnyStep]:
+        """Canonical steps ``step`` waits for: blocking references plus ordering-only requires."""
+        walk = self.version(step).walk
+        return _unique(self.canonical(d) for d in [*walk.dependencies, *step.ordering_deps])
+
+    def pseudo_deps(self, step: AnyStep) -> list[AnyStep]:
+        """Canonical steps referenced only without blocking (hashed, not waited on)."""
+        blocking = {id(d) for d in self.blocking_deps(step)}
+        pseudo = (self.canonical(d) for d in self.version(step).walk.pseudo_dependencies)
+        return [d for d in _unique(pseudo) if id(d) not in blocking]
+
+    def ordering_only_deps(self, step: AnyStep) -> list[AnyStep]:
+        """Steps required with ``ctx.require`` but never referenced in the config."""
+        walk = self.version(step).walk
+        referenced = {id(d) for d in [*walk.dependencies, *walk.pseudo_dependencies]}
+        return [d for d in step.ordering_deps if id(d) not in referenced]
+
+    def scheduled_steps(self) -> list[AnyStep]:
+        """Steps a run of the roots executes: reachable from a root through blocking edges.
+
+        A step reached only through non-blocking references is resolved and hashed but not run
+        (Marin's pseudo-dependency rule, applied transitively).
+        """
+        seen: set[int] = set()
+        stack = [self.canonical(r) for r in self.roots]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.extend(self.blocking_deps(node))
+        return [s for s in self.steps if id(s) in seen]
+
+    def resolve_ref(self, ref: StepRef, *, step: AnyStep | None = None) -> str:
+        """The concrete path of ``ref`` (own-output references need ``step``)."""
+        own = self.output_path(step) if step is not None else None
+        return resolve_ref(ref, output_path=own, path_of=self.output_path, prefix=self.prefix)
+
+    def resolved_config(self, step: AnyStep) -> Any:
+        """The config ``step.fn`` receives."""
+        return resolve_config(
+            step.config,
+            output_path=self.output_path(step),
+            path_of=self.output_path,
+            prefix=self.prefix,
+        )
+
+    def name_conflicts(self) -> dict[str, list[AnyStep]]:
+        """Step names used by more than one version (Dagster needs one key per name)."""
+        by_name: dict[str, list[AnyStep]] = {}
+        for s in self.steps:
+            by_name.setdefault(s.name, []).append(s)
+        return {name: group for name, group in by_name.items() if len(group) > 1}
+
+
+def compute_output_path(
+    step_or_name: "AnyStep | StepRef | str",
+    config: Any = None,
+    *,
+    override_output_path: str | None = None,
+    prefix: str | None = None,
+) -> str:
+    """A step's (or reference's) output path, without running or writing anything.
+
+    Accepts Marin's form too: ``compute_output_path(name, config, override_output_path=...)``.
+
+    Example:
+        >>> compute_output_path("raw/demo", {"n": versioned(1)}, prefix="/p")  # doctest: +SKIP
+        '/p/raw/demo-...'
+    """
+    if isinstance(step_or_name, str):
+        target: AnyStep | StepRef = make_step(
+            name=step_or_name, fn=None, config=config, override_output_path=override_output_path
+        )
+    else:
+        if config is not None or override_output_path is not None:
+            raise TypeError("config and override_output_path go with a step name, not a step")
+        target = step_or_name
+    if isinstance(target, StepRef) and target.kind is not RefKind.STEP:
+        if target.kind is RefKind.OUTPUT:
+            raise StepDefinitionError("an own-output reference has no path outside its step")
+        return resolve_ref(
+            target,
+            output_path=None,
+            path_of=lambda s: "",
+            prefix=prefix if prefix is not None else default_prefix(),
+        )
+    graph = StepGraph([_root_step(target)], prefix=prefix)
+    if isinstance(target, StepRef):
+        return graph.resolve_ref(target)
+    return graph.output_path(target)
+
+
+def steps_of(items: Sequence["AnyStep | StepRef"]) -> list[AnyStep]:
+    """The steps named by a list of steps or references."""
+    return [_root_step(i) for i in items]

@@ -1,0 +1,272 @@
+"""Authoring: :class:`ExecutorStep`, :class:`StepContext` and the :func:`step` decorator.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class DownloadConfig:
+    ...     hf_id: Versioned[str]
+    ...     output_path: Output[str]
+    >>> def download(config: DownloadConfig) -> None: ...
+    >>> @step(name="download/fineweb", fn=download)
+    ... def download_fineweb(ctx: StepContext) -> DownloadConfig:
+    ...     return DownloadConfig(hf_id=versioned("HuggingFaceFW/fineweb"), output_path=ctx.output)
+    >>> download_fineweb().name
+    'download/fineweb'
+"""
+
+import contextvars
+import dataclasses
+import functools
+import inspect
+import posixpath
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
+
+from marin_dagster.core.errors import StepDefinitionError
+from marin_dagster.core.refs import Output, RefKind, StepRef, join_subpath, output_ref
+from marin_dagster.core.versioned import Versioned, current_step_name, versioned
+
+if TYPE_CHECKING:
+    from marin_dagster.core.resources import ResourceConfig
+
+__all__ = ["ExecutorStep", "Output", "StepContext", "Versioned", "step", "versioned"]
+
+ConfigT = TypeVar("ConfigT")
+ConfigT_co = TypeVar("ConfigT_co", covariant=True)
+P = ParamSpec("P")
+
+# Set while @step (or another non-legacy path) constructs an ExecutorStep, to skip the warning.
+_building: contextvars.ContextVar[bool] = contextvars.ContextVar("marin_building", default=False)
+
+
+def validate_step_name(name: object) -> str:
+    """Refuse names that would escape the prefix or give an empty path component.
+
+    Example:
+        >>> validate_step_name("tokenize/fineweb")
+        'tokenize/fineweb'
+    """
+    if not isinstance(name, str) or not name:
+        raise StepDefinitionError(f"a step name must be a non-empty str, got {name!r}", field="name")
+    parts = name.split("/")
+    bad = (
+        name.startswith("/")
+        or "://" in name
+        or "\\" in name
+        or any(p in ("", ".", "..") for p in parts)
+        or posixpath.normpath(name) != name
+    )
+    if bad:
+        raise StepDefinitionError(
+            "a step name must be a relative path without '..', '.', empty parts or a scheme",
+            step=name,
+            field="name",
+        )
+    return name
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ExecutorStep(Generic[ConfigT_co]):
+    """A step: a function, the config it receives (with references), and where it writes.
+
+    Build steps with :func:`step`; constructing one directly is the legacy Marin API and warns.
+    Steps compare by identity; two steps with equal versions are still one step when run.
+
+    Example:
+        >>> s = ExecutorStep(name="raw/copy", fn=print, config={})  # doctest: +SKIP
+        >>> (s / "train").subpath  # doctest: +SKIP
+        'train'
+    """
+
+    name: str
+    fn: Callable[[Any], Any] | None
+    config: ConfigT_co
+    description: str | None = None
+    override_output_path: str | None = None
+    resources: "ResourceConfig | None" = None
+    ordering_deps: tuple["ExecutorStep[Any]", ...] = dataclasses.field(default=(), repr=False)
+    # Memo slots filled by core.graph (identity-keyed, prefix-free, so safe to cache here).
+    _memo: dict[str, Any] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not _building.get():
+            warnings.warn(
+                "ExecutorStep(name=, fn=, config=) is deprecated; define steps with @step",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        validate_step_name(self.name)
+        if self.fn is not None and not callable(self.fn):
+            raise StepDefinitionError(f"fn must be callable, got {self.fn!r}", step=self.name)
+
+    @property
+    def ref(self) -> StepRef:
+        """A blocking reference to this step's output."""
+        return StepRef(RefKind.STEP, self)
+
+    def __truediv__(self, subpath: str) -> StepRef:
+        """``step / "sub"``: a reference to a path inside this step's output."""
+        return StepRef(RefKind.STEP, self, join_subpath(None, subpath))
+
+    def cd(self, subpath: str) -> StepRef:
+        """Alias of ``step / subpath``."""
+        return self / subpath
+
+    def nonblocking(self) -> StepRef:
+        """A non-blocking reference to this step's output."""
+        return self.ref.nonblocking()
+
+    def with_output_path(self, path: str) -> "ExecutorStep[ConfigT_co]":
+        """A copy whose output goes to ``path`` (relative → under the prefix); same version."""
+        token = _building.set(True)
+        try:
+            return dataclasses.replace(self, override_output_path=path)
+        finally:
+            _building.reset(token)
+
+
+def make_step(**kwargs: Any) -> ExecutorStep[Any]:
+    """Construct an :class:`ExecutorStep` without the legacy warning (for library code)."""
+    token = _building.set(True)
+    try:
+        return ExecutorStep(**kwargs)
+    finally:
+        _building.reset(token)
+
+
+class StepContext:
+    """What a ``@step`` body uses to declare dependencies and name its own output.
+
+    Example:
+        >>> ctx = StepContext("eval/demo")
+        >>> ctx.output.kind.value
+        'output'
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._required: list[ExecutorStep[Any]] = []
+
+    def _step_of(self, dep: "ExecutorStep[Any] | StepRef", method: str) -> StepRef:
+        if isinstance(dep, ExecutorStep):
+            return dep.ref
+        if isinstance(dep, StepRef):
+            if dep.kind is RefKind.OUTPUT:
+                raise StepDefinitionError(
+                    f"ctx.{method}() got this step's own output; use ctx.output", step=self.name
+                )
+            return dep
+        raise StepDefinitionError(
+            f"ctx.{method}() takes an ExecutorStep or a StepRef, got {type(dep).__name__}: "
+            f"{dep!r}",
+            step=self.name,
+        )
+
+    def require(self, dep: "ExecutorStep[Any] | StepRef") -> StepRef:
+        """Declare a dependency and return a reference to its output (or to the given subpath).
+
+        A non-blocking ``StepRef`` stays non-blocking; a hardcoded one is returned as is.
+        """
+        ref = self._step_of(dep, "require")
+        if ref.blocking and ref.step is not None and all(ref.step is not s for s in self._required):
+            self._required.append(ref.step)
+        return ref
+
+    def require_nonblocking(self, dep: "ExecutorStep[Any] | StepRef") -> StepRef:
+        """Declare a dependency that is hashed and resolved but not waited on or forced to run."""
+        ref = self._step_of(dep, "require_nonblocking")
+        if ref.kind is not RefKind.STEP:
+            raise StepDefinitionError(
+                f"ctx.require_nonblocking() needs a reference to another step, got {ref!r}",
+                step=self.name,
+            )
+        return ref.nonblocking()
+
+    @property
+    def output(self) -> StepRef:
+        """This step's own output path."""
+        return output_ref()
+
+    def output_subpath(self, subpath: str) -> StepRef:
+        """A path inside this step's own output."""
+        return output_ref(subpath)
+
+
+def _format_template(template: str | None, params: dict[str, Any], what: str, fn: str) -> str | None:
+    if template is None or "{" not in template:
+        return template
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise StepDefinitionError(
+            f"cannot fill the {what} template {template!r} from the arguments of {fn}() "
+            f"({sorted(params)}): {exc!r}",
+            step=template,
+            field=what,
+        ) from None
+
+
+def step(
+    name: str,
+    *,
+    fn: Callable[[Any], Any],
+    description: str | None = None,
+    resources: "ResourceConfig | None" = None,
+    override_output_path: str | None = None,
+) -> Callable[[Callable[Concatenate[StepContext, P], ConfigT]], Callable[P, ExecutorStep[ConfigT]]]:
+    """Turn a config-building function ``(ctx, *args) -> config`` into a step factory.
+
+    Extra parameters after ``ctx`` fill ``{placeholders}`` in ``name``, ``description`` and
+    ``override_output_path``. Calling the factory returns an :class:`ExecutorStep`.
+
+    Example:
+        >>> def train(config: dict) -> None: ...
+        >>> @step(name="train/lr-{lr}", fn=train)
+        ... def train_step(ctx: StepContext, lr: float) -> dict:
+        ...     return {"lr": versioned(lr), "out": ctx.output}
+        >>> [train_step(lr=lr).name for lr in (1e-3, 3e-4)]
+        ['train/lr-0.001', 'train/lr-0.0003']
+    """
+    if not callable(fn):
+        raise StepDefinitionError(f"@step needs a callable fn, got {fn!r}", step=name, field="fn")
+
+    def decorator(
+        build: Callable[Concatenate[StepContext, P], ConfigT],
+    ) -> Callable[P, ExecutorStep[ConfigT]]:
+        signature = inspect.signature(build)
+        first = next(iter(signature.parameters), None)
+
+        @functools.wraps(build)
+        def factory(*args: P.args, **kwargs: P.kwargs) -> ExecutorStep[ConfigT]:
+            bound = signature.bind(None, *args, **kwargs)
+            bound.apply_defaults()
+            params = {k: v for k, v in bound.arguments.items() if k != first}
+            step_name = _format_template(name, params, "name", build.__name__)
+            assert step_name is not None
+            validate_step_name(step_name)
+            ctx = StepContext(step_name)
+            token = current_step_name.set(step_name)
+            try:
+                config = build(ctx, *args, **kwargs)
+            except StepDefinitionError as exc:
+                raise exc.with_step(step_name) from exc.__cause__
+            finally:
+                current_step_name.reset(token)
+            return make_step(
+                name=step_name,
+                fn=fn,
+                config=config,
+                description=_format_template(description, params, "description", build.__name__),
+                resources=resources,
+                override_output_path=_format_template(
+                    override_output_path, params, "override_output_path", build.__name__
+                ),
+                ordering_deps=tuple(ctx._required),
+            )
+
+        return factory
+
+    return decorator

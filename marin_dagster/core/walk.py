@@ -1,0 +1,127 @@
+"""Walk a config exactly as Marin's ``collect_dependencies_and_version`` does.
+
+Depth first, in field order: dataclass fields ``a.b``, dict keys, list/tuple items ``[i]``.
+Versioned values record their value, step references ``DEP[i]`` (``i`` counts blocking and
+non-blocking references together, in discovery order) plus ``/subpath``, hardcoded paths their
+raw string; own-output references and plain values record nothing.
+
+Example:
+    >>> walk_config({"lr": versioned(0.1), "batch": 32}, step_name="train").version
+    {'lr': 0.1}
+"""
+
+import dataclasses
+from typing import Any
+
+from marin_dagster.core.encoding import NondeterministicValueError, dumps_version
+from marin_dagster.core.errors import StepDefinitionError
+from marin_dagster.core.legacy import InputName, OutputName
+from marin_dagster.core.refs import RefKind, StepRef
+from marin_dagster.core.steps import ExecutorStep
+from marin_dagster.core.versioned import Versioned, versioned
+
+__all__ = ["ConfigWalk", "walk_config", "versioned"]
+
+
+@dataclasses.dataclass
+class ConfigWalk:
+    """What a config contributes to its step's version, and which steps it references."""
+
+    version: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dependencies: list[ExecutorStep[Any]] = dataclasses.field(default_factory=list)
+    pseudo_dependencies: list[ExecutorStep[Any]] = dataclasses.field(default_factory=list)
+
+
+def _field_name(prefix: str) -> str:
+    return prefix or "<config>"
+
+
+def as_ref(obj: object) -> StepRef | None:
+    """The :class:`StepRef` an object stands for (legacy forms included), else ``None``."""
+    if isinstance(obj, StepRef):
+        return obj
+    if isinstance(obj, ExecutorStep):
+        return obj.ref
+    if isinstance(obj, InputName | OutputName):
+        return obj.to_ref()
+    return None
+
+
+def _contains_reference(value: Any) -> bool:
+    if as_ref(value) is not None or isinstance(value, Versioned):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_reference(v) for v in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_contains_reference(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(_contains_reference(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
+def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
+    """Collect the version entries and step references of ``config``."""
+    result = ConfigWalk()
+
+    def record_versioned(value: Any, prefix: str) -> None:
+        if _contains_reference(value):
+            raise StepDefinitionError(
+                "versioned(...) holds a step reference or a nested versioned value; references "
+                "are versioned already, so put them in the config directly",
+                step=step_name,
+                field=_field_name(prefix),
+            )
+        try:
+            dumps_version(value)
+        except (NondeterministicValueError, TypeError, ValueError) as exc:
+            raise StepDefinitionError(
+                f"versioned value {value!r} cannot be hashed deterministically: {exc}",
+                step=step_name,
+                field=_field_name(prefix),
+            ) from exc
+        result.version[prefix] = value
+
+    def recurse(obj: Any, prefix: str) -> None:
+        new_prefix = prefix + "." if prefix else ""
+        if obj is None:
+            return
+        ref = as_ref(obj)
+        if ref is not None:
+            if ref.kind is RefKind.STEP:
+                assert ref.step is not None
+                index = len(result.dependencies) + len(result.pseudo_dependencies)
+                if ref.blocking:
+                    result.dependencies.append(ref.step)
+                else:
+                    result.pseudo_dependencies.append(ref.step)
+                result.version[prefix] = f"DEP[{index}]" + (f"/{ref.subpath}" if ref.subpath else "")
+            elif ref.kind is RefKind.HARDCODED:
+                result.version[prefix] = ref.subpath
+            return
+        if isinstance(obj, Versioned):
+            record_versioned(obj.value, prefix)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            for field in dataclasses.fields(obj):
+                recurse(getattr(obj, field.name), new_prefix + field.name)
+        elif isinstance(obj, dict):
+            for key, value in obj.items():
+                if not isinstance(key, str):
+                    raise StepDefinitionError(
+                        f"dict keys must be strs to be hashed, got {key!r}",
+                        step=step_name,
+                        field=_field_name(prefix),
+                    )
+                recurse(value, new_prefix + key)
+        elif isinstance(obj, list | tuple):
+            for index, item in enumerate(obj):
+                recurse(item, new_prefix + f"[{index}]")
+        elif isinstance(obj, set | frozenset) and _contains_reference(obj):
+            raise StepDefinitionError(
+                f"a {type(obj).__name__} holding references or versioned values is walked in "
+                "iteration order, which Python does not fix; use a list or tuple",
+                step=step_name,
+                field=_field_name(prefix),
+            )
+
+    recurse(config, "")
+    return result
