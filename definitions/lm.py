@@ -2,13 +2,6 @@
 
 Stages: synthetic corpus -> word-level tokeniser -> neural bigram LM (Adam) -> evaluation.
 Every path is a ``str`` that may be a local path or an fsspec URL (``memory://``, ``gs://``).
-
-Example:
-    >>> generate_corpus("/tmp/lm/corpus", seed=0)  # doctest: +SKIP
-    >>> tokenize(["/tmp/lm/corpus/train"], "/tmp/lm/tok",
-    ...          validation_paths=["/tmp/lm/corpus/validation"])  # doctest: +SKIP
-    >>> train("/tmp/lm/tok", "/tmp/lm/run", learning_rate=0.05)  # doctest: +SKIP
-    >>> evaluate("/tmp/lm/run/model", "/tmp/lm/tok", "/tmp/lm/eval")["perplexity"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -160,9 +153,8 @@ def generate_corpus(
         # memory://c/train/part-0.txt: "the small cat sees a red ball . ..."
     """
     stats: dict[str, Any] = {"seed": seed}
-    for index, (split, n_docs) in enumerate(
-        [("train", n_train_docs), ("validation", n_validation_docs)]
-    ):
+    for index, split in enumerate(("train", "validation")):
+        n_docs = n_train_docs if split == "train" else n_validation_docs
         rng = np.random.default_rng([seed, index])
         docs = [_document(rng) for _ in range(n_docs)]
         _write_bytes(
@@ -213,9 +205,7 @@ def tokenize(
     if vocab_size < 3:
         raise ValueError(f"vocab_size must be >= 3, got {vocab_size}")
     train_docs = _read_documents(input_paths)
-    counts = Counter(w for doc in train_docs for w in doc)
-    counts.pop(UNK, None)
-    counts.pop(EOS, None)
+    counts = Counter(w for doc in train_docs for w in doc)  # "<unk>" in text splits into 3 words
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: vocab_size - 2]
     tokens = [UNK, EOS, *(w for w, _ in ranked)]
     ids = {w: i for i, w in enumerate(tokens)}
@@ -230,42 +220,26 @@ def tokenize(
     for split, docs in splits:
         arr = _encode(docs, ids)
         _save_npy(_join(output_path, f"{split}.npy"), arr)
-        stats[split] = {
-            "docs": len(docs),
-            "tokens": int(arr.size),
-            "unk_rate": float(np.mean(arr == ids[UNK])) if arr.size else 0.0,
-        }
+        unk_rate = float(np.mean(arr == ids[UNK])) if arr.size else 0.0
+        stats[split] = {"docs": len(docs), "tokens": int(arr.size), "unk_rate": unk_rate}
     logger.info("Tokenised into %s: %s", output_path, stats)
     return stats
 
 
-def _loss_and_grads(
-    emb: np.ndarray, out: np.ndarray, x: np.ndarray, y: np.ndarray, *, grads: bool = True
-) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-    """Mean cross-entropy of ``softmax(emb[x] @ out)`` against ``y`` and its gradients."""
-    h = emb[x]
-    logits = h @ out
+def _log_probs(params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Log-softmax of the bigram logits ``emb[x] @ out``, shape ``(len(x), vocab)``."""
+    logits = params["emb"][x] @ params["out"]
     logits -= logits.max(axis=1, keepdims=True)
-    log_z = np.log(np.exp(logits).sum(axis=1))
-    loss = float(np.mean(log_z - logits[np.arange(len(y)), y]))
-    if not grads:
-        return loss, None, None
-    d_logits = np.exp(logits - log_z[:, None])
-    d_logits[np.arange(len(y)), y] -= 1.0
-    d_logits /= len(y)
-    d_emb = np.zeros_like(emb)
-    np.add.at(d_emb, x, d_logits @ out.T)
-    return loss, d_emb, h.T @ d_logits
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
 
 def _mean_loss(params: dict[str, np.ndarray], tokens: np.ndarray, chunk: int = 8192) -> float:
     """Mean next-token cross-entropy over a whole token stream (computed in chunks)."""
-    x, y = tokens[:-1].astype(np.int64), tokens[1:].astype(np.int64)
     total = 0.0
-    for start in range(0, len(x), chunk):
-        xs, ys = x[start : start + chunk], y[start : start + chunk]
-        total += _loss_and_grads(params["emb"], params["out"], xs, ys, grads=False)[0] * len(xs)
-    return total / len(x)
+    for start in range(0, tokens.size - 1, chunk):
+        x, y = tokens[start : start + chunk], tokens[start + 1 : start + chunk + 1]
+        total -= float(_log_probs(params, x[: len(y)])[np.arange(len(y)), y].sum())
+    return total / (tokens.size - 1)
 
 
 def train(
@@ -306,9 +280,15 @@ def train(
     checkpoints: list[str] = []
     for step in range(1, steps + 1):
         idx = rng.integers(0, tokens.size - 1, size=batch_size)
-        x, y = tokens[idx].astype(np.int64), tokens[idx + 1].astype(np.int64)
-        loss, d_emb, d_out = _loss_and_grads(params["emb"], params["out"], x, y)
-        assert d_emb is not None and d_out is not None
+        x, y = tokens[idx], tokens[idx + 1]
+        log_probs = _log_probs(params, x)
+        loss = -float(log_probs[np.arange(batch_size), y].mean())
+        probs = np.exp(log_probs)
+        probs[np.arange(batch_size), y] -= 1.0  # d loss / d logits (times batch_size)
+        d_logits = probs / batch_size
+        d_emb = np.zeros_like(params["emb"])
+        np.add.at(d_emb, x, d_logits @ params["out"].T)
+        d_out = params["emb"][x].T @ d_logits
         for name, grad in (("emb", d_emb), ("out", d_out)):
             m, v = moments[name]
             m *= beta1
@@ -385,12 +365,10 @@ def latest_checkpoint(checkpoints_path: str) -> str | None:
     fs.invalidate_cache(root)
     if not fs.isdir(root):
         return None
-    best: tuple[int, str] | None = None
+    found: dict[int, str] = {}
     for entry in fs.ls(root, detail=False):
         name = str(entry).rstrip("/").rsplit("/", 1)[-1]
         match = re.fullmatch(r"step-(\d+)", name)
-        if match and fs.exists(_join(str(entry), "params.npz")):
-            step = int(match.group(1))
-            if best is None or step > best[0]:
-                best = (step, name)
-    return None if best is None else _join(checkpoints_path, best[1])
+        if match and fs.exists(_join(str(entry), "params.npz")):  # skip half-written steps
+            found[int(match.group(1))] = name
+    return _join(checkpoints_path, found[max(found)]) if found else None

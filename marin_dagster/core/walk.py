@@ -30,6 +30,8 @@ class ConfigWalk:
     version: dict[str, Any] = dataclasses.field(default_factory=dict)
     dependencies: list[ExecutorStep[Any]] = dataclasses.field(default_factory=list)
     pseudo_dependencies: list[ExecutorStep[Any]] = dataclasses.field(default_factory=list)
+    references: list[ExecutorStep[Any]] = dataclasses.field(default_factory=list)
+    """Every referenced step in discovery order, so ``DEP[i]`` is ``references[i]``."""
 
 
 def _field_name(prefix: str) -> str:
@@ -89,7 +91,8 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
         if ref is not None:
             if ref.kind is RefKind.STEP:
                 assert ref.step is not None
-                index = len(result.dependencies) + len(result.pseudo_dependencies)
+                index = len(result.references)
+                result.references.append(ref.step)
                 if ref.blocking:
                     result.dependencies.append(ref.step)
                 else:

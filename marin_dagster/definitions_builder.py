@@ -1,0 +1,185 @@
+"""``build_definitions``: a step graph → ``dagster.Definitions`` (an asset per step, jobs).
+
+Example:
+    >>> defs = build_definitions([tokenize_step], prefix="gs://bucket/marin")  # doctest: +SKIP
+    >>> defs.resolve_job_def("all_steps")  # doctest: +SKIP
+"""
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from marin_dagster import metadata_keys as keys
+from marin_dagster._compat import UnresolvedAssetJobDefinition
+from marin_dagster.assets import build_step_asset, op_name_for
+from marin_dagster.core.describe import config_summary
+from marin_dagster.core.errors import StepDefinitionError
+from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.refs import StepRef
+from marin_dagster.core.runner import RunOptions
+from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
+from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_name
+
+ALL_STEPS_JOB = "all_steps"
+NONBLOCKING_SUFFIX = ".nonblocking"
+# Dagster builds job graphs recursively: about this many frames per asset in a chain.
+_FRAMES_PER_CHAIN_LINK = 8
+
+
+def _default_key(step: AnyStep, graph: StepGraph, conflicts: Mapping[str, Any]) -> dg.AssetKey:
+    parts = step.name.split("/")
+    if step.name in conflicts:
+        parts[-1] = f"{parts[-1]}-{graph.version(step).hash}"
+    return dg.AssetKey(parts)
+
+
+def _check_conflicts(graph: StepGraph, disambiguate_keys: bool) -> Mapping[str, Any]:
+    conflicts = graph.name_conflicts()
+    if conflicts and not disambiguate_keys:
+        name, group = next(iter(conflicts.items()))
+        paths = " and ".join(graph.output_path(s) for s in group)
+        raise StepDefinitionError(
+            f"{len(group)} different versions share this name ({paths}); rename one, or pass "
+            "build_definitions(..., disambiguate_keys=True) to key them by name-hash",
+            step=name,
+            field="name",
+        )
+    return conflicts
+
+
+def _longest_chain(graph: StepGraph, steps: Sequence[AnyStep]) -> int:
+    depth: dict[int, int] = {}
+    for s in steps:  # graph order is dependencies first
+        deps = graph.blocking_deps(s)
+        depth[id(s)] = 1 + max((depth.get(id(d), 0) for d in deps), default=0)
+    return max(depth.values(), default=0)
+
+
+def _ensure_recursion_headroom(chain: int) -> None:
+    needed = chain * _FRAMES_PER_CHAIN_LINK + 1000
+    if needed > sys.getrecursionlimit():
+        sys.setrecursionlimit(needed)
+
+
+def build_definitions(
+    steps: Iterable[AnyStep | StepRef],
+    *,
+    prefix: str | None = None,
+    translator: MarinTranslator | None = None,
+    disambiguate_keys: bool = False,
+    group_jobs: bool = True,
+    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+    assets: Sequence[Any] = (),
+    resources: Mapping[str, Any] | None = None,
+    force_run_failed: bool = True,
+    run_options: RunOptions | None = None,
+) -> dg.Definitions:
+    """Definitions with one asset per step (dependencies included) and the ``all_steps`` job.
+
+    Args:
+        steps: steps or references; their transitive dependencies are included.
+        prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default).
+        translator: customises each step's ``AssetSpec``.
+        disambiguate_keys: key steps that share a name by ``name-hash`` instead of failing.
+        group_jobs: also add a ``{group}_steps`` job per group (first name segment).
+        executor: the run's executor (in-process by default; ``None`` keeps Dagster's).
+        assets: more assets (e.g. plain ``@asset``s reading step outputs) to include.
+        resources: more resources; ``marin_io_manager`` is provided.
+        force_run_failed: rerun steps whose status is FAILED (Marin's default).
+        run_options: lease and waiting settings (overrides ``force_run_failed``).
+
+    Example:
+        >>> defs = build_definitions([train_step])  # doctest: +SKIP
+    """
+    graph = StepGraph(list(steps), prefix=prefix)
+    translator = translator or MarinTranslator()
+    options = run_options or RunOptions(force_run_failed=force_run_failed)
+    conflicts = _check_conflicts(graph, disambiguate_keys)
+    keys_by_step: dict[int, dg.AssetKey] = {}
+    views: dict[int, dg.AssetSpec] = {}
+    step_assets: list[dg.AssetsDefinition] = []
+    op_names: set[str] = set()
+    for s in graph.steps:  # dependencies first, so upstream keys are final
+        version = graph.version(s)
+        nonblocking: list[dg.AssetKey] = []
+        for target in graph.pseudo_deps(s):
+            view = views.get(id(target)) or _nonblocking_view(target, keys_by_step[id(target)])
+            views[id(target)] = view
+            nonblocking.append(view.key)
+        data = MarinStepData(
+            step=s,
+            key=_default_key(s, graph, conflicts),
+            version=version.hash,
+            version_dict=version.version,
+            output_path=graph.output_path(s),
+            deps=[keys_by_step[id(d)] for d in graph.blocking_deps(s)],
+            nonblocking_deps=nonblocking,
+            config_lines=config_summary(s.config),
+        )
+        spec = translator.get_asset_spec(data)
+        keys_by_step[id(s)] = spec.key
+        op_name = op_name_for(spec.key)
+        if op_name in op_names:
+            op_name = f"{op_name}_{version.hash}"
+        op_names.add(op_name)
+        step_assets.append(build_step_asset(s, spec, graph, op_name=op_name, options=options))
+    scheduled = graph.scheduled_steps()
+    _ensure_recursion_headroom(_longest_chain(graph, scheduled))
+    jobs = [_job(ALL_STEPS_JOB, [keys_by_step[id(s)] for s in scheduled], executor, graph)]
+    if group_jobs:
+        jobs.extend(_group_jobs(step_assets, executor, graph))
+    return dg.Definitions(
+        assets=[*step_assets, *views.values(), *assets],
+        jobs=jobs,
+        resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
+        executor=executor,
+    )
+
+
+def _nonblocking_view(target: AnyStep, target_key: dg.AssetKey) -> dg.AssetSpec:
+    """A lineage-only node between a step and its non-blocking readers (never executed)."""
+    path = list(target_key.path)
+    path[-1] += NONBLOCKING_SUFFIX
+    return dg.AssetSpec(
+        key=dg.AssetKey(path),
+        deps=[target_key],
+        group_name=sanitize_name(target.name.split("/")[0]),
+        description=(
+            f"Non-blocking reads of `{target.name}`: steps below read its output while it may "
+            "still be running. They do not wait for it and do not make it run."
+        ),
+        metadata={keys.NONBLOCKING_VIEW_OF: target_key.to_user_string()},
+        kinds={keys.STEP_KIND},
+    )
+
+
+def _job(
+    name: str,
+    asset_keys: Sequence[dg.AssetKey],
+    executor: dg.ExecutorDefinition | None,
+    graph: StepGraph,
+) -> UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(*asset_keys),
+        executor_def=executor,
+        description=f"Marin steps under {graph.prefix}",
+    )
+
+
+def _group_jobs(
+    step_assets: Sequence[dg.AssetsDefinition],
+    executor: dg.ExecutorDefinition | None,
+    graph: StepGraph,
+) -> list[UnresolvedAssetJobDefinition]:
+    groups: dict[str, list[dg.AssetKey]] = {}
+    for asset in step_assets:
+        for spec in asset.specs:
+            groups.setdefault(spec.group_name or "default", []).append(spec.key)
+    return [
+        _job(f"{group}_steps", group_keys, executor, graph)
+        for group, group_keys in sorted(groups.items())
+        if f"{group}_steps" != ALL_STEPS_JOB
+    ]
