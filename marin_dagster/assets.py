@@ -14,7 +14,7 @@ from marin_dagster.translator import sanitize_name
 
 
 def op_name_for(key: dg.AssetKey) -> str:
-    """The op name Dagster would derive for ``key`` (``tokenize/fineweb`` → ``tokenize__fineweb``)."""
+    """The op name for ``key``: ``tokenize/fineweb`` → ``tokenize__fineweb``."""
     return sanitize_name("__".join(key.path))
 
 

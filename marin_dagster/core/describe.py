@@ -11,10 +11,10 @@ import dataclasses
 from typing import Any
 
 from marin_dagster.core.refs import RefKind
-from marin_dagster.core.versioned import Versioned, versioned
+from marin_dagster.core.versioned import Versioned
 from marin_dagster.core.walk import as_ref
 
-__all__ = ["config_summary", "versioned"]
+__all__ = ["config_summary"]
 
 MAX_VALUE_CHARS = 80
 

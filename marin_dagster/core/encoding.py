@@ -43,7 +43,7 @@ class MarinJsonEncoder(json.JSONEncoder):
         if _DEFAULT_REPR_MARKER in text:
             raise NondeterministicValueError(
                 f"{type(o).__qualname__} has no stable text form (its str is {text!r}, a memory "
-                "address); give it a __str__/__repr__, make it a dataclass, or version a plain value"
+                "address); give it a __str__, make it a dataclass, or version a plain value"
             )
         return text
 

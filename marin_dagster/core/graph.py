@@ -78,11 +78,13 @@ def _compute(step: AnyStep) -> StepVersion:
     version: dict[str, Any] = {
         "name": step.name,
         "config": walk.version,
-        "dependencies": [v.as_dependency(d.name) for v, d in zip(deps, walk.dependencies)],
+        "dependencies": [
+            v.as_dependency(d.name) for v, d in zip(deps, walk.dependencies, strict=True)
+        ],
     }
     if pseudo:
         version["pseudo_dependencies"] = [
-            v.as_dependency(d.name) for v, d in zip(pseudo, walk.pseudo_dependencies)
+            v.as_dependency(d.name) for v, d in zip(pseudo, walk.pseudo_dependencies, strict=True)
         ]
     depth = 0 if not deps else 1 + max(v.depth for v in deps)
     try:

@@ -129,8 +129,7 @@ class StepLease:
         self.readback_delay = readback_delay
         self.clock = clock
         self.lock_path = join_path(self.fs_path[1], LOCK_FILE)
-        self.lost = threading.Event()
-        """Set by the :func:`step_lock` heartbeat when the lease is lost."""
+        self.lost = threading.Event()  # set by step_lock's heartbeat
         self._local = is_local(self.fs_path[0])
 
     def read(self) -> Lease | None:
@@ -173,7 +172,10 @@ class StepLease:
             return
 
         def put_local(lease: Lease | None) -> None:
-            _overwrite_fd(fd, lease.to_bytes()) if lease is not None else os.unlink(path)
+            if lease is not None:
+                _overwrite_fd(fd, lease.to_bytes())
+            else:
+                os.unlink(path)  # while holding the flock, so waiters see a new inode
 
         try:
             yield Lease.from_bytes(_read_fd(fd)), put_local
@@ -236,8 +238,7 @@ def should_run(
     time and total requested sleep), then ``TimeoutError``.
 
     Example:
-        >>> should_run("memory://p/fresh-000000", "fresh", lease=StepLease(
-        ...     "memory://p/fresh-000000", readback_delay=0))
+        >>> should_run("memory://p/fresh-000000", "fresh")
         True
     """
     if lease is None:

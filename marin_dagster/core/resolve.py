@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 
 from marin_dagster.core.refs import RefKind, StepRef
 from marin_dagster.core.steps import ExecutorStep
-from marin_dagster.core.versioned import Versioned, versioned
+from marin_dagster.core.versioned import Versioned
 from marin_dagster.core.walk import as_ref
 
-__all__ = ["default_prefix", "prefix_absolute", "resolve_config", "resolve_ref", "versioned"]
+__all__ = ["default_prefix", "prefix_absolute", "resolve_config", "resolve_ref"]
 
 T = TypeVar("T")
 
@@ -56,7 +56,11 @@ def prefix_absolute(prefix: str, path: str) -> str:
 
 
 def resolve_ref(
-    ref: StepRef, *, output_path: str | None, path_of: Callable[[ExecutorStep[Any]], str], prefix: str
+    ref: StepRef,
+    *,
+    output_path: str | None,
+    path_of: Callable[[ExecutorStep[Any]], str],
+    prefix: str,
 ) -> str:
     """The concrete path a reference stands for."""
     if ref.kind is RefKind.STEP:
@@ -90,7 +94,9 @@ def resolve_config(
         if isinstance(obj, Versioned):
             return obj.value
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            changes = {f.name: recurse(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+            changes = {
+                f.name: recurse(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init
+            }
             return dataclasses.replace(obj, **changes)
         if isinstance(obj, dict):
             return {key: recurse(value) for key, value in obj.items()}

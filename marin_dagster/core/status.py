@@ -12,8 +12,8 @@ Every function takes either a path (local, ``memory://``, ``gs://``, ...) or a p
 a single read of one file: no ``exists`` probe and no directory listing.
 
 Example:
-    >>> write_status("/tmp/p/tokenize/fineweb-ce2dd5", StepStatus.SUCCESS)
-    >>> read_status("/tmp/p/tokenize/fineweb-ce2dd5")
+    >>> write_status("memory://p/tokenize/fineweb-ce2dd5", StepStatus.SUCCESS)
+    >>> read_status("memory://p/tokenize/fineweb-ce2dd5")
     <StepStatus.SUCCESS: 'SUCCESS'>
 """
 

@@ -48,7 +48,9 @@ def validate_step_name(name: object) -> str:
         'tokenize/fineweb'
     """
     if not isinstance(name, str) or not name:
-        raise StepDefinitionError(f"a step name must be a non-empty str, got {name!r}", field="name")
+        raise StepDefinitionError(
+            f"a step name must be a non-empty str, got {name!r}", field="name"
+        )
     parts = name.split("/")
     bad = (
         name.startswith("/")
@@ -160,8 +162,7 @@ class StepContext:
                 )
             return dep
         raise StepDefinitionError(
-            f"ctx.{method}() takes an ExecutorStep or a StepRef, got {type(dep).__name__}: "
-            f"{dep!r}",
+            f"ctx.{method}() takes an ExecutorStep or a StepRef, got {type(dep).__name__}: {dep!r}",
             step=self.name,
         )
 
@@ -195,7 +196,9 @@ class StepContext:
         return output_ref(subpath)
 
 
-def _format_template(template: str | None, params: dict[str, Any], what: str, fn: str) -> str | None:
+def _format_template(
+    template: str | None, params: dict[str, Any], what: str, fn: str
+) -> str | None:
     if template is None or "{" not in template:
         return template
     try:

@@ -73,7 +73,9 @@ def _reference_types() -> tuple[type, ...]:
 def _check_versionable(value: Any) -> None:
     step = current_step_name.get()
     if isinstance(value, Versioned):
-        raise StepDefinitionError("Can't nest versioned values: versioned(versioned(...))", step=step)
+        raise StepDefinitionError(
+            "Can't nest versioned values: versioned(versioned(...))", step=step
+        )
     if isinstance(value, _reference_types()):
         raise StepDefinitionError(
             f"Can't version a reference ({value!r}): references are hashed already; "

@@ -18,9 +18,9 @@ from marin_dagster.core.errors import StepDefinitionError
 from marin_dagster.core.legacy import InputName, OutputName
 from marin_dagster.core.refs import RefKind, StepRef
 from marin_dagster.core.steps import ExecutorStep
-from marin_dagster.core.versioned import Versioned, versioned
+from marin_dagster.core.versioned import Versioned
 
-__all__ = ["ConfigWalk", "walk_config", "versioned"]
+__all__ = ["ConfigWalk", "walk_config"]
 
 
 @dataclasses.dataclass
@@ -97,7 +97,9 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
                     result.dependencies.append(ref.step)
                 else:
                     result.pseudo_dependencies.append(ref.step)
-                result.version[prefix] = f"DEP[{index}]" + (f"/{ref.subpath}" if ref.subpath else "")
+                result.version[prefix] = f"DEP[{index}]" + (
+                    f"/{ref.subpath}" if ref.subpath else ""
+                )
             elif ref.kind is RefKind.HARDCODED:
                 result.version[prefix] = ref.subpath
             return
