@@ -15,9 +15,11 @@ import datetime
 import hashlib
 import json
 import pathlib
+import re
 from typing import Any
 
-_DEFAULT_REPR_MARKER = " object at 0x"
+# Default reprs of objects, functions, methods, partials...: "<... at 0x7f3a...>".
+_MEMORY_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 class NondeterministicValueError(TypeError):
@@ -40,7 +42,7 @@ class MarinJsonEncoder(json.JSONEncoder):
                 "across processes; use a sorted list or tuple"
             )
         text = str(o)
-        if _DEFAULT_REPR_MARKER in text:
+        if _MEMORY_ADDRESS.search(text):
             raise NondeterministicValueError(
                 f"{type(o).__qualname__} has no stable text form (its str is {text!r}, a memory "
                 "address); give it a __str__, make it a dataclass, or version a plain value"

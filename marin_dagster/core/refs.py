@@ -174,7 +174,7 @@ class StepRef(Dep[str], Output[str]):
     def nonblocking(self) -> "StepRef":
         """A copy that is hashed and resolved but neither waited on nor forced to run."""
         if self._kind is not RefKind.STEP:
-            raise ValueError(f"only a reference to another step can be non-blocking, not {self}")
+            raise ValueError(f"only a reference to another step can be non-blocking, not {self!r}")
         return StepRef(self._kind, self._step, self._subpath, False)
 
     def __eq__(self, other: object) -> bool:

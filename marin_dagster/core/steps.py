@@ -28,6 +28,7 @@ from marin_dagster.core.refs import Output, RefKind, StepRef, join_subpath, outp
 from marin_dagster.core.versioned import Versioned, current_step_name, versioned
 
 if TYPE_CHECKING:
+    from marin_dagster.core.legacy import InputName
     from marin_dagster.core.resources import ResourceConfig
 
 __all__ = ["ExecutorStep", "Output", "StepContext", "Versioned", "step", "versioned"]
@@ -87,6 +88,8 @@ class ExecutorStep(Generic[ConfigT_co]):
     description: str | None = None
     override_output_path: str | None = None
     resources: "ResourceConfig | None" = None
+    pip_dependency_groups: list[str] | None = dataclasses.field(default=None, repr=False)
+    """Accepted for migration from Ray-era Marin; not used (and, as in Marin, not hashed)."""
     ordering_deps: tuple["ExecutorStep[Any]", ...] = dataclasses.field(default=(), repr=False)
     # Memo slots filled by core.graph (identity-keyed, prefix-free, so safe to cache here).
     _memo: dict[str, Any] = dataclasses.field(
@@ -120,6 +123,12 @@ class ExecutorStep(Generic[ConfigT_co]):
     def nonblocking(self) -> StepRef:
         """A non-blocking reference to this step's output."""
         return self.ref.nonblocking()
+
+    def as_input_name(self) -> "InputName":
+        """Legacy: an ``InputName`` for this step's output (use ``step.ref``)."""
+        from marin_dagster.core.legacy import output_path_of
+
+        return output_path_of(self)
 
     def with_output_path(self, path: str) -> "ExecutorStep[ConfigT_co]":
         """A copy whose output goes to ``path`` (relative → under the prefix); same version."""

@@ -217,7 +217,9 @@ class MExecutor:
             "dependencies": [self._dep_version(d) for d in deps.dependencies],
         }
         if deps.pseudo_dependencies:
-            version["pseudo_dependencies"] = [self._dep_version(d) for d in deps.pseudo_dependencies]
+            version["pseudo_dependencies"] = [
+                self._dep_version(d) for d in deps.pseudo_dependencies
+            ]
         version_str = json.dumps(version, sort_keys=True, cls=MCustomJsonEncoder)
         hashed_version = hashlib.md5(version_str.encode()).hexdigest()[:6]
         output_path = os.path.join(self.prefix, step.name + "-" + hashed_version)
@@ -553,7 +555,9 @@ def pipe_dedup(api: Api) -> dict[str, Any]:
     return {"a1": a1, "a2": a2, "consumer": consumer}
 
 
-def pipe_overrides(api: Api, overrides: tuple[str | None, ...] = ("custom/a", "/abs/b", "gs://b/c")):
+def pipe_overrides(
+    api: Api, overrides: tuple[str | None, ...] = ("custom/a", "/abs/b", "gs://b/c")
+):
     ov_a, ov_b, ov_c = overrides
     a = api.step("ov/a", lambda b: {"v": b.v("a")}, override=ov_a)
     bb = api.step("ov/b", lambda b: {"v": b.v("b")}, override=ov_b)
@@ -613,9 +617,7 @@ def pipe_fan_in(api: Api) -> dict[str, Any]:
     sink = api.step(
         "fan/sink",
         lambda b: {
-            "inputs": [
-                b.dep(s, f"part-{i}", blocking=i % 2 == 0) for i, s in enumerate(leaves)
-            ],
+            "inputs": [b.dep(s, f"part-{i}", blocking=i % 2 == 0) for i, s in enumerate(leaves)],
             "again": b.dep(leaves[0]),
         },
     )
@@ -703,6 +705,11 @@ def test_paths_match_reference(pipeline, api: Api, prefix: str) -> None:
     assert {label: graph.output_path(s) for label, s in steps.items()} == expected
     for label, s in steps.items():
         assert compute_output_path(s, prefix=prefix) == expected[label], label
+    # Same deduplicated steps, in the same (dependencies-first) order as Marin's ``steps``.
+    ref_steps, executor = reference_run(pipeline, prefix)
+    ref_labels = {id(s): label for label, s in ref_steps.items()}
+    labels = {id(s): label for label, s in steps.items()}
+    assert [labels[id(s)] for s in graph.steps] == [ref_labels[id(s)] for s in executor.steps]
 
 
 @pytest.mark.parametrize("api", PROJECT_APIS, ids=lambda a: a.label)
@@ -816,13 +823,13 @@ def test_hardcoded_paths_are_versioned_as_raw_strings(api: Api) -> None:
         "abs": "/abs/data",
         "sub": "raw/train/part-0",
     }
-    expected_hash = _md5_6(
-        {"name": "hard/consumer", "config": expected_config, "dependencies": []}
-    )
+    expected_hash = _md5_6({"name": "hard/consumer", "config": expected_config, "dependencies": []})
     for prefix in ("/p", "gs://other"):
         graph = StepGraph([steps["s"]], prefix=prefix)
         assert graph.version(steps["s"]).version["config"] == expected_config
-        assert graph.output_path(steps["s"]) == os.path.join(prefix, f"hard/consumer-{expected_hash}")
+        assert graph.output_path(steps["s"]) == os.path.join(
+            prefix, f"hard/consumer-{expected_hash}"
+        )
 
 
 def test_hardcoded_path_change_changes_hash() -> None:
@@ -975,9 +982,7 @@ def test_override_output_path(api: Api, override: str, expected: str) -> None:
     assert graph.output_path(overridden["a"]) == expected
     assert compute_output_path(overridden["a"], prefix="/p") == expected
     assert graph.output_path(overridden["consumer"]) == plain_graph.output_path(plain["consumer"])
-    assert (
-        graph.version(overridden["a"]).version_str == plain_graph.version(plain["a"]).version_str
-    )
+    assert graph.version(overridden["a"]).version_str == plain_graph.version(plain["a"]).version_str
     assert graph.resolve_ref(overridden["a"] / "x") == expected + "/x"
     assert graph.resolve_ref(overridden["a"].ref) == expected
 
@@ -1015,11 +1020,10 @@ def test_hash_is_prefix_independent(pipeline) -> None:
     first = hashes("/p")
     assert hashes("gs://bucket/deep/prefix") == first
     assert hashes("rel") == first
-    paths = project_paths(pipeline, CtxApi(), "gs://bucket/x")
     steps, graph = project_graph(pipeline, CtxApi(), "gs://bucket/x")
     for label, s in steps.items():
         if s.override_output_path is None:
-            assert paths[label] == f"gs://bucket/x/{s.name}-{first[label]}"
+            assert graph.output_path(s) == f"gs://bucket/x/{s.name}-{first[label]}"
 
 
 _STABILITY_SCRIPT = r"""
@@ -1097,7 +1101,9 @@ def test_each_config_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
     api = CtxApi()
     top = api.step("memo/top", lambda b: {"v": b.v("t")})
     middles = [
-        api.step(f"memo/mid{i}", lambda b, i=i: {"a": b.dep(top), "b": b.dep(top, "x"), "i": b.v(i)})
+        api.step(
+            f"memo/mid{i}", lambda b, i=i: {"a": b.dep(top), "b": b.dep(top, "x"), "i": b.v(i)}
+        )
         for i in range(8)
     ]
     layer2 = [
@@ -1205,7 +1211,7 @@ def _containers() -> dict[str, Callable[[Builder, Any], tuple[Any, dict[str, Any
         ),
         "namedtuple": lambda b, up: (
             Pair(b.dep(up, "p"), b.v((1, 2))),
-            {"[0]": "DEP[0]/p", "[1]": [1, 2]},
+            {"[0]": "DEP[0]/p", "[1]": (1, 2)},
         ),
         "dataclass_in_dict_in_list": lambda b, up: (
             {"items": [MutableBox(a=b.dep(up)), FrozenBox(a=b.v(1), b={"deep": b.dep(up, "d")})]},
@@ -1253,9 +1259,11 @@ _json_leaf = (
 )
 _json_value = st.recursive(
     _json_leaf,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.lists(inner, max_size=3).map(tuple)
-    | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 _subpaths = st.sampled_from([None, "a", "train", "x/y.txt"])
@@ -1276,11 +1284,15 @@ def _plan_node(n_prev: int) -> st.SearchStrategy[Any]:
         )
     return st.recursive(
         st.one_of(leaves),
-        lambda inner: st.tuples(st.just("list"), st.lists(inner, max_size=3))
-        | st.tuples(st.just("tuple"), st.lists(inner, max_size=3))
-        | st.tuples(st.just("dict"), st.dictionaries(st.sampled_from("abcde"), inner, max_size=3))
-        | st.tuples(st.just("box"), inner, inner)
-        | st.tuples(st.just("pair"), inner, inner),
+        lambda inner: (
+            st.tuples(st.just("list"), st.lists(inner, max_size=3))
+            | st.tuples(st.just("tuple"), st.lists(inner, max_size=3))
+            | st.tuples(
+                st.just("dict"), st.dictionaries(st.sampled_from("abcde"), inner, max_size=3)
+            )
+            | st.tuples(st.just("box"), inner, inner)
+            | st.tuples(st.just("pair"), inner, inner)
+        ),
         max_leaves=8,
     )
 
@@ -1288,9 +1300,7 @@ def _plan_node(n_prev: int) -> st.SearchStrategy[Any]:
 @st.composite
 def _plans(draw: st.DrawFn) -> list[tuple[str, Any]]:
     n = draw(st.integers(1, 8))
-    return [
-        (draw(st.sampled_from(["a", "b/c", "d"])), draw(_plan_node(i))) for i in range(n)
-    ]
+    return [(draw(st.sampled_from(["a", "b/c", "d"])), draw(_plan_node(i))) for i in range(n)]
 
 
 def _interpret(node: Any, b: Builder, built: list[Any]) -> Any:
@@ -1335,8 +1345,13 @@ def test_random_pipelines_match_reference(plan: list[tuple[str, Any]], prefix: s
 
     expected_paths = reference_paths(pipeline, prefix)
     expected_strs = reference_version_strs(pipeline)
+    ref_steps, executor = reference_run(pipeline, prefix)
+    ref_labels = {id(s): label for label, s in ref_steps.items()}
+    expected_order = [ref_labels[id(s)] for s in executor.steps]
     for api in PROJECT_APIS:
         steps, graph = project_graph(pipeline, api, prefix)
         for label, s in steps.items():
             assert graph.version(s).version_str == expected_strs[label], (api.label, label)
             assert graph.output_path(s) == expected_paths[label], (api.label, label)
+        labels = {id(s): label for label, s in steps.items()}
+        assert [labels[id(s)] for s in graph.steps] == expected_order, api.label
