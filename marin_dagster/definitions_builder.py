@@ -49,11 +49,13 @@ def _check_conflicts(graph: StepGraph, disambiguate_keys: bool) -> Mapping[str, 
     return conflicts
 
 
-def _longest_chain(graph: StepGraph, steps: Sequence[AnyStep]) -> int:
+def _longest_chain(graph: StepGraph) -> int:
+    """Assets on the longest dependency path Dagster will walk (view nodes count too)."""
     depth: dict[int, int] = {}
-    for s in steps:  # graph order is dependencies first
-        deps = graph.blocking_deps(s)
-        depth[id(s)] = 1 + max((depth.get(id(d), 0) for d in deps), default=0)
+    for s in graph.steps:  # dependencies first
+        through_blocking = (depth[id(d)] + 1 for d in graph.blocking_deps(s))
+        through_views = (depth[id(d)] + 2 for d in graph.pseudo_deps(s))
+        depth[id(s)] = max((*through_blocking, *through_views), default=1)
     return max(depth.values(), default=0)
 
 
@@ -126,7 +128,7 @@ def build_definitions(
         op_names.add(op_name)
         step_assets.append(build_step_asset(s, spec, graph, op_name=op_name, options=options))
     scheduled = graph.scheduled_steps()
-    _ensure_recursion_headroom(_longest_chain(graph, scheduled))
+    _ensure_recursion_headroom(_longest_chain(graph))
     jobs = [_job(ALL_STEPS_JOB, [keys_by_step[id(s)] for s in scheduled], executor, graph)]
     if group_jobs:
         jobs.extend(_group_jobs(step_assets, executor, graph))
