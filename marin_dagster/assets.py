@@ -8,7 +8,7 @@ import dagster as dg
 
 from marin_dagster import metadata_keys as keys
 from marin_dagster.core.graph import AnyStep, StepGraph
-from marin_dagster.core.runner import RunOptions, _jsonable, run_step
+from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
 from marin_dagster.translator import sanitize_name
 
@@ -45,7 +45,7 @@ def build_step_asset(
                 keys.OUTPUT_PATH: dg.MetadataValue.path(result.output_path),
                 keys.CACHE_HIT: result.cache_hit,
                 keys.DURATION: dg.MetadataValue.float(round(result.duration_s, 6)),
-                keys.RESOLVED_CONFIG: dg.MetadataValue.json(_jsonable(result.resolved_config)),
+                keys.RESOLVED_CONFIG: dg.MetadataValue.json(result.config_json),
             }
         )
 

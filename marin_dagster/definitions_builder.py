@@ -115,6 +115,7 @@ def build_definitions(
             key=_default_key(s, graph, conflicts),
             version=version.hash,
             version_dict=version.version,
+            version_str=version.version_str,
             output_path=graph.output_path(s),
             deps=[keys_by_step[id(d)] for d in graph.blocking_deps(s)],
             nonblocking_deps=nonblocking,

@@ -48,6 +48,7 @@ class MarinStepData:
         key: the default asset key (the step name split on ``/``, or disambiguated).
         version: the 6-hex hash (Dagster's ``code_version``).
         version_dict: Marin's version dict.
+        version_str: the version dict as hashed (``md5(version_str)[:6] == version``).
         output_path: the versioned output path under the prefix.
         deps: keys of the assets this step waits for (blocking references).
         nonblocking_deps: keys of lineage-only nodes for non-blocking references.
@@ -58,6 +59,7 @@ class MarinStepData:
     key: dg.AssetKey
     version: str
     version_dict: Mapping[str, Any]
+    version_str: str
     output_path: str
     deps: Sequence[dg.AssetKey]
     nonblocking_deps: Sequence[dg.AssetKey]

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -191,7 +192,9 @@ class StepLease:
             if current is not None and self._fresh(current):
                 return current.worker_id == self.worker_id
             put(Lease(self.worker_id, self.clock()))
-        if not self._local and self.readback_delay > 0:
+        if self._local:
+            return True  # checked and written under an exclusive flock: nobody raced us
+        if self.readback_delay > 0:
             time.sleep(self.readback_delay)
         confirmed = self.read()
         if confirmed is not None and confirmed.worker_id == self.worker_id:
@@ -217,6 +220,84 @@ class StepLease:
         """The holder of a fresh (non-stale) lease, or ``None``."""
         current = self.read()
         return current.worker_id if current is not None and self._fresh(current) else None
+
+
+@dataclasses.dataclass
+class _Beat:
+    lease: StepLease
+    interval: float
+    step_name: str
+    due: float
+
+
+class _Heartbeats:
+    """One daemon thread refreshing every held lease on its own interval.
+
+    A step registers its lease for the body's duration instead of starting (and joining) a
+    thread of its own, which keeps short steps cheap. ``remove`` waits for an in-flight refresh
+    of that lease, so no refresh can land after the lease is released.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._beats: dict[int, _Beat] = {}
+        self._busy: int | None = None
+        self._next_token = 0
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def add(self, lease: StepLease, interval: float, step_name: str) -> int:
+        with self._cond:
+            self._next_token += 1
+            token = self._next_token
+            self._beats[token] = _Beat(lease, interval, step_name, time.monotonic() + interval)
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="marin-heartbeat", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+            return token
+
+    def remove(self, token: int) -> None:
+        with self._cond:
+            self._beats.pop(token, None)
+            while self._busy == token:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    due = [(t, b) for t, b in self._beats.items() if b.due <= now]
+                    if due:
+                        token, beat = min(due, key=lambda item: item[1].due)
+                        self._busy = token
+                        break
+                    wake = min((b.due for b in self._beats.values()), default=None)
+                    self._cond.wait(None if wake is None else wake - now)
+            try:
+                beat.lease.refresh()
+            except LeaseLostError:
+                logger.exception("Lease lost for step %s; it must terminate", beat.step_name)
+                beat.lease.lost.set()
+                with self._cond:
+                    self._beats.pop(token, None)
+            except Exception:
+                logger.warning(
+                    "Heartbeat for step %s failed; retrying", beat.step_name, exc_info=True
+                )
+            finally:
+                with self._cond:
+                    beat.due = time.monotonic() + beat.interval
+                    self._busy = None
+                    self._cond.notify_all()
+
+
+HEARTBEATS = _Heartbeats()
+"""The process-wide heartbeat service used by :func:`step_lock`."""
 
 
 def should_run(
@@ -324,26 +405,11 @@ def step_lock(
     ):
         raise StepAlreadyDone(step_name)
 
-    stop = threading.Event()
-
-    def heartbeat() -> None:
-        while not stop.wait(heartbeat_interval):
-            try:
-                lease.refresh()
-            except LeaseLostError:
-                logger.exception("Lease lost for step %s; it must terminate", step_name)
-                lease.lost.set()
-                return
-            except Exception:
-                logger.warning("Heartbeat for step %s failed; retrying", step_name, exc_info=True)
-
-    thread = threading.Thread(target=heartbeat, name=f"heartbeat:{step_name}", daemon=True)
-    thread.start()
+    token = HEARTBEATS.add(lease, heartbeat_interval, step_name)
     try:
         yield lease
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        HEARTBEATS.remove(token)
         if lease.lost.is_set():
             raise LeaseLostError(f"Lease lost for step {step_name} at {lease.lock_path}")
         lease.release()

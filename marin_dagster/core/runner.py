@@ -48,28 +48,32 @@ class StepRunResult:
     cache_hit: bool
     duration_s: float
     resolved_config: Any
+    config_json: Any
+    """``resolved_config`` as JSON-compatible data."""
 
 
-def _jsonable(value: Any) -> Any:
-    """A JSON-compatible copy (Marin's encoder, falling back to ``str`` for odd objects)."""
+class _LenientEncoder(MarinJsonEncoder):
+    """Marin's encoder, falling back to ``str`` for values it cannot encode (info files only)."""
 
-    class _Lenient(MarinJsonEncoder):
-        def default(self, o: Any) -> Any:
-            try:
-                return super().default(o)
-            except TypeError:
-                return str(o)
-
-    return json.loads(json.dumps(value, cls=_Lenient))
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
 
 
-def step_info(step: AnyStep, graph: StepGraph, resolved_config: Any) -> dict[str, Any]:
+def to_jsonable(value: Any) -> Any:
+    """A JSON-compatible copy of ``value`` (for ``.executor_info`` and run metadata)."""
+    return json.loads(json.dumps(value, cls=_LenientEncoder))
+
+
+def step_info(step: AnyStep, graph: StepGraph, config_json: Any) -> dict[str, Any]:
     """Marin's ``ExecutorStepInfo`` record for ``.executor_info`` (description left out)."""
     fn = step.fn
     return {
         "name": step.name,
         "fn_name": getattr(fn, "__qualname__", None) or repr(fn),
-        "config": _jsonable(resolved_config),
+        "config": config_json,
         "override_output_path": step.override_output_path,
         "version": graph.version(step).version,
         "dependencies": [graph.output_path(d) for d in graph.blocking_deps(step)],
@@ -84,8 +88,9 @@ def run_step(step: AnyStep, graph: StepGraph, options: RunOptions | None = None)
     path = graph.output_path(step)
     fs_path = resolve(path)
     resolved = graph.resolved_config(step)
+    config_json = to_jsonable(resolved)
     if read_status(fs_path) is StepStatus.SUCCESS:
-        return StepRunResult(path, True, time.monotonic() - start, resolved)
+        return StepRunResult(path, True, time.monotonic() - start, resolved, config_json)
     if step.fn is None:
         raise ValueError(f"step {step.name!r} has no fn to run")
     try:
@@ -98,7 +103,7 @@ def run_step(step: AnyStep, graph: StepGraph, options: RunOptions | None = None)
             poll_interval=options.poll_interval,
             max_wait=options.max_wait,
         ):
-            write_info(fs_path, step_info(step, graph, resolved))
+            write_info(fs_path, step_info(step, graph, config_json))
             try:
                 step.fn(resolved)
             except BaseException:
@@ -106,5 +111,5 @@ def run_step(step: AnyStep, graph: StepGraph, options: RunOptions | None = None)
                 raise
             write_status(fs_path, StepStatus.SUCCESS)
     except StepAlreadyDone:
-        return StepRunResult(path, True, time.monotonic() - start, resolved)
-    return StepRunResult(path, False, time.monotonic() - start, resolved)
+        return StepRunResult(path, True, time.monotonic() - start, resolved, config_json)
+    return StepRunResult(path, False, time.monotonic() - start, resolved, config_json)
