@@ -242,6 +242,7 @@ class _Heartbeats:
         self._cond = threading.Condition()
         self._beats: dict[int, _Beat] = {}
         self._busy: int | None = None
+        self._wake_at: float | None = None  # when the thread will next look; None = idle
         self._next_token = 0
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -250,14 +251,17 @@ class _Heartbeats:
         with self._cond:
             self._next_token += 1
             token = self._next_token
-            self._beats[token] = _Beat(lease, interval, step_name, time.monotonic() + interval)
+            beat = _Beat(lease, interval, step_name, time.monotonic() + interval)
+            self._beats[token] = beat
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
                 self._pid = os.getpid()
+                self._wake_at = None
                 self._thread = threading.Thread(
                     target=self._run, name="marin-heartbeat", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            elif self._wake_at is None or beat.due < self._wake_at:
+                self._cond.notify_all()  # wake the thread only if this beat is due first
             return token
 
     def remove(self, token: int) -> None:
@@ -275,9 +279,10 @@ class _Heartbeats:
                     if due:
                         token, beat = min(due, key=lambda item: item[1].due)
                         self._busy = token
+                        self._wake_at = None
                         break
-                    wake = min((b.due for b in self._beats.values()), default=None)
-                    self._cond.wait(None if wake is None else wake - now)
+                    self._wake_at = min((b.due for b in self._beats.values()), default=None)
+                    self._cond.wait(None if self._wake_at is None else self._wake_at - now)
             try:
                 beat.lease.refresh()
             except LeaseLostError:
