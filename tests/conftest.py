@@ -31,6 +31,7 @@ def memory_fs() -> Iterator[fsspec.AbstractFileSystem]:
     """fsspec's memory filesystem, emptied before and after the test."""
     fs = fsspec.filesystem("memory")
     fs.store.clear()
+    fs.pseudo_dirs[:] = [""]
     yield fs
     fs.store.clear()
     fs.pseudo_dirs[:] = [""]

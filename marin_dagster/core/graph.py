@@ -206,8 +206,9 @@ class StepGraph:
 
     def _warn_unreferenced_requires(self) -> None:
         for s in self.steps:
-            if self.ordering_only_deps(s):
-                names = ", ".join(d.name for d in self.ordering_only_deps(s))
+            unreferenced = self.ordering_only_deps(s) if s.ordering_deps else []
+            if unreferenced:
+                names = ", ".join(d.name for d in unreferenced)
                 warnings.warn(
                     f"step {s.name!r} requires {names} without referencing it in its config: it "
                     "waits for it, but the reference does not enter its version",

@@ -7,12 +7,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
 import pytest
-from fsspec.implementations.memory import MemoryFileSystem
 
 from marin_dagster.core.lease import (
     Lease,
@@ -29,13 +27,7 @@ from marin_dagster.core.status import LOCK_FILE, StepStatus, read_status, write_
 BOUND = 200  # iterations for bounded polling loops (x 0.05 s = 10 s at most)
 
 
-@pytest.fixture(autouse=True)
-def _clean_memory_fs() -> Iterator[None]:
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
-    yield
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
+pytestmark = pytest.mark.usefixtures("memory_fs")
 
 
 @pytest.fixture(params=["local", "memory"])

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import fsspec
 import pytest
-from fsspec.implementations.memory import MemoryFileSystem
 
 from marin_dagster.core.status import (
     INFO_FILE,
@@ -27,14 +25,7 @@ from marin_dagster.core.status import (
     write_status,
 )
 
-
-@pytest.fixture(autouse=True)
-def _clean_memory_fs() -> Iterator[None]:
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
-    yield
-    MemoryFileSystem.store.clear()
-    MemoryFileSystem.pseudo_dirs[:] = [""]
+pytestmark = pytest.mark.usefixtures("memory_fs")
 
 
 @pytest.fixture(params=["local", "memory"])
