@@ -128,6 +128,7 @@ def build_definitions(
             op_name = f"{op_name}_{version.hash}"
         op_names.add(op_name)
         step_assets.append(build_step_asset(s, spec, graph, op_name=op_name, options=options))
+    _check_view_keys(views.values(), keys_by_step.values())
     scheduled = graph.scheduled_steps()
     _ensure_recursion_headroom(_longest_chain(graph))
     jobs = [_job(ALL_STEPS_JOB, [keys_by_step[id(s)] for s in scheduled], executor, graph)]
@@ -139,6 +140,18 @@ def build_definitions(
         resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
         executor=executor,
     )
+
+
+def _check_view_keys(views: Iterable[dg.AssetSpec], step_keys: Iterable[dg.AssetKey]) -> None:
+    taken = set(step_keys)
+    for view in views:
+        if view.key in taken:
+            raise StepDefinitionError(
+                f"the lineage node for non-blocking reads, {view.key.to_user_string()!r}, is also "
+                "a step's key; rename that step",
+                step=view.metadata[keys.NONBLOCKING_VIEW_OF],
+                field="name",
+            )
 
 
 def _nonblocking_view(target: AnyStep, target_key: dg.AssetKey) -> dg.AssetSpec:

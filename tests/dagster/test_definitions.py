@@ -409,3 +409,28 @@ def test_long_chain_reached_only_nonblocking_still_resolves(
     assert sizes["chain_steps"] == length
     assert sizes["__ASSET_JOB"] == length + 1
     assert sizes["all_steps"] == 1
+
+
+def test_a_step_named_like_a_view_node_is_a_clear_error() -> None:
+    from marin_dagster import step, versioned
+
+    def noop(config: object) -> None:
+        return None
+
+    @step(name="train/run", fn=noop)
+    def train(ctx: StepContext) -> dict[str, object]:
+        return {"out": ctx.output, "seed": versioned(1)}
+
+    trained = train()
+
+    @step(name="train/run.nonblocking", fn=noop)
+    def clash(ctx: StepContext) -> dict[str, object]:
+        return {"out": ctx.output}
+
+    @step(name="eval/peek", fn=noop)
+    def peek(ctx: StepContext) -> dict[str, object]:
+        return {"ckpt": ctx.require_nonblocking(trained), "other": ctx.require(clash())}
+
+    with pytest.raises(StepDefinitionError, match=r"train/run\.nonblocking") as info:
+        build_definitions([peek()], prefix=PREFIX)
+    assert info.value.step == "train/run"
