@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import logging
 import os
@@ -23,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from marin_dagster.core.heartbeat import HEARTBEATS
 from marin_dagster.core.status import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,
@@ -222,89 +222,6 @@ class StepLease:
         return current.worker_id if current is not None and self._fresh(current) else None
 
 
-@dataclasses.dataclass
-class _Beat:
-    lease: StepLease
-    interval: float
-    step_name: str
-    due: float
-
-
-class _Heartbeats:
-    """One daemon thread refreshing every held lease on its own interval.
-
-    A step registers its lease for the body's duration instead of starting (and joining) a
-    thread of its own, which keeps short steps cheap. ``remove`` waits for an in-flight refresh
-    of that lease, so no refresh can land after the lease is released.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._beats: dict[int, _Beat] = {}
-        self._busy: int | None = None
-        self._wake_at: float | None = None  # when the thread will next look; None = idle
-        self._next_token = 0
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-
-    def add(self, lease: StepLease, interval: float, step_name: str) -> int:
-        with self._cond:
-            self._next_token += 1
-            token = self._next_token
-            beat = _Beat(lease, interval, step_name, time.monotonic() + interval)
-            self._beats[token] = beat
-            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._wake_at = None
-                self._thread = threading.Thread(
-                    target=self._run, name="marin-heartbeat", daemon=True
-                )
-                self._thread.start()
-            elif self._wake_at is None or beat.due < self._wake_at:
-                self._cond.notify_all()  # wake the thread only if this beat is due first
-            return token
-
-    def remove(self, token: int) -> None:
-        with self._cond:
-            self._beats.pop(token, None)
-            while self._busy == token:
-                self._cond.wait()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while True:
-                    now = time.monotonic()
-                    due = [(t, b) for t, b in self._beats.items() if b.due <= now]
-                    if due:
-                        token, beat = min(due, key=lambda item: item[1].due)
-                        self._busy = token
-                        self._wake_at = None
-                        break
-                    self._wake_at = min((b.due for b in self._beats.values()), default=None)
-                    self._cond.wait(None if self._wake_at is None else self._wake_at - now)
-            try:
-                beat.lease.refresh()
-            except LeaseLostError:
-                logger.exception("Lease lost for step %s; it must terminate", beat.step_name)
-                beat.lease.lost.set()
-                with self._cond:
-                    self._beats.pop(token, None)
-            except Exception:
-                logger.warning(
-                    "Heartbeat for step %s failed; retrying", beat.step_name, exc_info=True
-                )
-            finally:
-                with self._cond:
-                    beat.due = time.monotonic() + beat.interval
-                    self._busy = None
-                    self._cond.notify_all()
-
-
-HEARTBEATS = _Heartbeats()
-"""The process-wide heartbeat service used by :func:`step_lock`."""
-
-
 def should_run(
     output_path: str | FsPath,
     step_name: str,
@@ -410,7 +327,16 @@ def step_lock(
     ):
         raise StepAlreadyDone(step_name)
 
-    token = HEARTBEATS.add(lease, heartbeat_interval, step_name)
+    def beat() -> bool:
+        try:
+            lease.refresh()
+        except LeaseLostError:
+            logger.exception("Lease lost for step %s; it must terminate", step_name)
+            lease.lost.set()
+            return False
+        return True
+
+    token = HEARTBEATS.add(beat, heartbeat_interval, f"heartbeat:{step_name}")
     try:
         yield lease
     finally:
