@@ -89,6 +89,8 @@ def run_step(step: AnyStep, graph: StepGraph, options: RunOptions | None = None)
     fs_path = resolve(path)
     resolved = graph.resolved_config(step)
     config_json = to_jsonable(resolved)
+    # Cache hits (the common case on reruns) stop at this one read: no lease object, no lock.
+    # should_run reads again under the lease, as Marin does, before deciding to run.
     if read_status(fs_path) is StepStatus.SUCCESS:
         return StepRunResult(path, True, time.monotonic() - start, resolved, config_json)
     if step.fn is None:
