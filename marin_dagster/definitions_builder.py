@@ -19,6 +19,7 @@ from marin_dagster.core.errors import StepDefinitionError
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.refs import StepRef
 from marin_dagster.core.runner import RunOptions
+from marin_dagster.core.steps import ExecutorStep
 from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
 from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_name
 
@@ -66,7 +67,7 @@ def _ensure_recursion_headroom(chain: int) -> None:
 
 
 def build_definitions(
-    steps: Iterable[AnyStep | StepRef],
+    steps: Iterable[AnyStep | StepRef] | AnyStep | StepRef,
     *,
     prefix: str | None = None,
     translator: MarinTranslator | None = None,
@@ -81,7 +82,7 @@ def build_definitions(
     """Definitions with one asset per step (dependencies included) and the ``all_steps`` job.
 
     Args:
-        steps: steps or references; their transitive dependencies are included.
+        steps: a step, a reference, or a list of them; transitive dependencies are included.
         prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default).
         translator: customises each step's ``AssetSpec``.
         disambiguate_keys: key steps that share a name by ``name-hash`` instead of failing.
@@ -95,7 +96,8 @@ def build_definitions(
     Example:
         >>> defs = build_definitions([train_step])  # doctest: +SKIP
     """
-    graph = StepGraph(list(steps), prefix=prefix)
+    roots = [steps] if isinstance(steps, ExecutorStep | StepRef) else list(steps)
+    graph = StepGraph(roots, prefix=prefix)
     translator = translator or MarinTranslator()
     options = run_options or RunOptions(force_run_failed=force_run_failed)
     conflicts = _check_conflicts(graph, disambiguate_keys)

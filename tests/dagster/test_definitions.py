@@ -434,3 +434,12 @@ def test_a_step_named_like_a_view_node_is_a_clear_error() -> None:
     with pytest.raises(StepDefinitionError, match=r"train/run\.nonblocking") as info:
         build_definitions([peek()], prefix=PREFIX)
     assert info.value.step == "train/run"
+
+
+def test_a_single_step_is_accepted_as_well_as_a_list() -> None:
+    last = counting.build_steps()["eval/score"]
+    one = build_definitions(last, prefix=PREFIX)
+    many = build_definitions([last], prefix=PREFIX)
+    keys_one = one.resolve_asset_graph().get_all_asset_keys()
+    assert keys_one == many.resolve_asset_graph().get_all_asset_keys()
+    assert len(keys_one) == 5
