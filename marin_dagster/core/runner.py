@@ -38,6 +38,29 @@ class RunOptions:
     lease_timeout: float = HEARTBEAT_TIMEOUT
     poll_interval: float = 5.0
     max_wait: float | None = None
+    check_upstream: bool = True
+    """Refuse to run a step whose blocking dependencies are not ``SUCCESS`` yet."""
+
+
+class UpstreamNotReadyError(RuntimeError):
+    """A step was asked to run before a step it waits for has succeeded."""
+
+
+def check_upstream(step: AnyStep, graph: StepGraph) -> None:
+    """Raise :class:`UpstreamNotReadyError` unless every blocking dependency is ``SUCCESS``.
+
+    Marin's executor only launches a step once its dependencies completed; a Dagster selection
+    can ask for a step alone, so the check happens here, before anything is written.
+    """
+    for dep in graph.blocking_deps(step):
+        dep_path = graph.output_path(dep)
+        status = read_status(dep_path)
+        if status is not StepStatus.SUCCESS:
+            state = status.value if status is not None else "no status"
+            raise UpstreamNotReadyError(
+                f"step {step.name!r} waits for {dep.name!r}, which has not succeeded ({state} at "
+                f"{dep_path}); materialize it first, e.g. select it with its upstream steps"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +118,8 @@ def run_step(step: AnyStep, graph: StepGraph, options: RunOptions | None = None)
         return StepRunResult(path, True, time.monotonic() - start, resolved, config_json)
     if step.fn is None:
         raise ValueError(f"step {step.name!r} has no fn to run")
+    if options.check_upstream:
+        check_upstream(step, graph)
     try:
         with step_lock(
             fs_path,

@@ -26,7 +26,7 @@ from marin_dagster import (
     versioned,
 )
 from marin_dagster.core.runner import RunOptions
-from marin_dagster.core.status import read_info, read_status
+from marin_dagster.core.status import StepStatus, read_info, read_status
 from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
 
 Calls = Callable[[], list[str]]
@@ -493,3 +493,47 @@ def test_dagster_materialize_runs_step_assets(tmp_path: Path, call_log: Calls) -
     assert sorted(call_log()) == sorted(counting.ALL_NAMES)
     paths = paths_of(steps, prefix)
     assert all(read_status(p).value == "SUCCESS" for p in paths.values())
+
+
+def _run_selected(defs: dg.Definitions, key: str) -> Any:
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        asset_selection=[dg.AssetKey(key.split("/"))],
+        raise_on_error=False,
+    )
+
+
+def test_a_step_selected_before_its_upstream_ran_fails_clearly_and_writes_nothing(
+    tmp_path: Path, call_log: Calls
+) -> None:
+    steps = counting.build_steps()
+    defs = build_definitions(steps["eval/score"], prefix=str(tmp_path))
+    result = _run_selected(defs, "prep/clean")
+    assert not result.success
+    text = failure_text(result)
+    assert "'prep/clean' waits for 'data/raw'" in text
+    assert compute_output_path(steps["data/raw"], prefix=str(tmp_path)) in text
+    assert call_log() == []
+    clean_path = compute_output_path(steps["prep/clean"], prefix=str(tmp_path))
+    assert read_status(clean_path) is None
+    assert not os.path.exists(os.path.join(clean_path, ".executor_status.lock"))
+
+    # Once the upstream has succeeded, the same selection runs.
+    assert _run_selected(defs, "data/raw").success
+    assert _run_selected(defs, "prep/clean").success
+    assert call_log() == ["data/raw", "prep/clean"]
+
+
+def test_check_upstream_can_be_turned_off(tmp_path: Path, call_log: Calls) -> None:
+    steps = counting.build_steps()
+    defs = build_definitions(
+        steps["eval/score"], prefix=str(tmp_path), run_options=RunOptions(check_upstream=False)
+    )
+    result = _run_selected(defs, "prep/clean")
+    # The function is called (and, its input missing, fails as it would without the check).
+    assert call_log() == ["prep/clean"]
+    assert not result.success
+    assert "waits for" not in failure_text(result)
+    clean_path = compute_output_path(steps["prep/clean"], prefix=str(tmp_path))
+    assert read_status(clean_path) is StepStatus.FAILED
