@@ -354,6 +354,28 @@ def evaluate(
     return metrics
 
 
+def list_checkpoints(checkpoints_path: str) -> list[tuple[int, str]]:
+    """Complete ``step-N`` dirs under ``checkpoints_path`` as ``(N, path)``, by N.
+
+    A dir counts once its ``params.npz`` exists, so a half-written checkpoint is skipped.
+
+    Example:
+        >>> list_checkpoints("memory://run/checkpoints")  # doctest: +SKIP
+        [(100, 'memory://run/checkpoints/step-100'), (200, 'memory://run/checkpoints/step-200')]
+    """
+    fs, root = fsspec.core.url_to_fs(checkpoints_path)
+    fs.invalidate_cache(root)
+    if not fs.isdir(root):
+        return []
+    found: list[tuple[int, str]] = []
+    for entry in fs.ls(root, detail=False):
+        name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+        match = re.fullmatch(r"step-(\d+)", name)
+        if match and fs.exists(_join(str(entry), "params.npz")):
+            found.append((int(match.group(1)), _join(checkpoints_path, name)))
+    return sorted(found)
+
+
 def latest_checkpoint(checkpoints_path: str) -> str | None:
     """Return the complete ``step-N`` dir with the largest N under ``checkpoints_path``, or None.
 
@@ -361,14 +383,5 @@ def latest_checkpoint(checkpoints_path: str) -> str | None:
         >>> latest_checkpoint("memory://run/checkpoints")  # doctest: +SKIP
         'memory://run/checkpoints/step-300'
     """
-    fs, root = fsspec.core.url_to_fs(checkpoints_path)
-    fs.invalidate_cache(root)
-    if not fs.isdir(root):
-        return None
-    found: dict[int, str] = {}
-    for entry in fs.ls(root, detail=False):
-        name = str(entry).rstrip("/").rsplit("/", 1)[-1]
-        match = re.fullmatch(r"step-(\d+)", name)
-        if match and fs.exists(_join(str(entry), "params.npz")):  # skip half-written steps
-            found[int(match.group(1))] = name
-    return _join(checkpoints_path, found[max(found)]) if found else None
+    found = list_checkpoints(checkpoints_path)
+    return found[-1][1] if found else None

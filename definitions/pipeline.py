@@ -115,19 +115,11 @@ def evaluate(config: EvalConfig[str, str]) -> None:
 
 def learning_curve(config: CurveConfig[str, str]) -> None:
     """Evaluate every checkpoint written so far (the training may still be running)."""
-    fs, root = fsspec.core.url_to_fs(config.checkpoints_path)
-    fs.invalidate_cache()
-    steps = sorted(
-        (int(p.rsplit("/", 2)[-2].removeprefix("step-")), p)
-        for p in fs.glob(f"{root}/step-*/params.npz")
-    )
     curve = []
-    for number, params in steps:
-        checkpoint = config.checkpoints_path + f"/step-{number}"
-        out = f"{config.output_path}/step-{number}"
-        metrics = lm.evaluate(checkpoint, config.tokens_path, out)
+    for number, checkpoint in lm.list_checkpoints(config.checkpoints_path):
+        metrics = lm.evaluate(checkpoint, config.tokens_path, f"{config.output_path}/step-{number}")
         curve.append({"step": number, "perplexity": metrics["perplexity"]})
-        logger.info("checkpoint %s (%s): perplexity %.2f", number, params, metrics["perplexity"])
+        logger.info("checkpoint %s: perplexity %.2f", number, metrics["perplexity"])
     out_fs, out_root = fsspec.core.url_to_fs(config.output_path)
     out_fs.makedirs(out_root, exist_ok=True)
     report = {"curve": curve, "final_evals": config.final_evals}

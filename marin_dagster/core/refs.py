@@ -64,7 +64,8 @@ class RefKind(enum.Enum):
     HARDCODED = "hardcoded"
 
 
-def _is_absolute_or_url(path: str) -> bool:
+def is_absolute_or_url(path: str) -> bool:
+    """True for ``/abs/path`` and ``scheme://...``."""
     return path.startswith("/") or "://" in path
 
 
@@ -77,7 +78,7 @@ def join_subpath(base: str | None, sub: str, *, what: str = "subpath") -> str:
     """
     if not isinstance(sub, str) or not sub:
         raise ValueError(f"{what} must be a non-empty str, got {sub!r}")
-    if _is_absolute_or_url(sub) or ".." in sub.split("/"):
+    if is_absolute_or_url(sub) or ".." in sub.split("/"):
         raise ValueError(f"{what} {sub!r} must be relative and must not contain '..'")
     return posixpath.join(base, sub) if base else sub
 

@@ -20,7 +20,7 @@ import posixpath
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from marin_dagster.core.refs import RefKind, StepRef
+from marin_dagster.core.refs import RefKind, StepRef, is_absolute_or_url
 from marin_dagster.core.steps import ExecutorStep
 from marin_dagster.core.versioned import Versioned
 from marin_dagster.core.walk import as_ref
@@ -43,11 +43,6 @@ def default_prefix() -> str:
     if env:
         return env
     return os.path.abspath(DEFAULT_LOCAL_PREFIX)
-
-
-def is_absolute_or_url(path: str) -> bool:
-    """True for ``/abs/path`` and ``scheme://...``."""
-    return path.startswith("/") or "://" in path
 
 
 def prefix_absolute(prefix: str, path: str) -> str:
