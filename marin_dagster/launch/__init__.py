@@ -1,0 +1,1 @@
+"""Where steps run: the routing executor, its backends and the run launcher."""
