@@ -4,6 +4,8 @@ Example:
     >>> asset = build_step_asset(step, spec, graph)  # doctest: +SKIP
 """
 
+import warnings
+
 import dagster as dg
 
 from marin_dagster import metadata_keys as keys
@@ -43,13 +45,6 @@ def build_step_asset(
     if step.resources is not None:
         op_tags[keys.RESOURCES_TAG] = step.resources.to_json()
 
-    @dg.multi_asset(
-        specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
-        name=op_name,
-        op_tags=op_tags,
-        required_resource_keys={keys.RUN_SETTINGS_KEY},
-        resource_defs={keys.RUN_SETTINGS_KEY: settings},
-    )
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         settings: MarinRunSettings = getattr(context.resources, keys.RUN_SETTINGS_KEY)
         run_options = settings.options_for(step.name, options)
@@ -68,4 +63,13 @@ def build_step_asset(
             metadata[keys.RAN_ON] = dg.MetadataValue.json(result.ran_on)
         return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
-    return _run
+    with warnings.catch_warnings():  # resource_defs on assets is "beta", yet stable since 1.3
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.multi_asset(
+            specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
+            name=op_name,
+            op_tags=op_tags,
+            required_resource_keys={keys.RUN_SETTINGS_KEY},
+            resource_defs={keys.RUN_SETTINGS_KEY: settings},
+        )(_run)
+
