@@ -19,11 +19,20 @@ from dagster._core.executor.step_delegating import (
     StepHandler,
     StepHandlerContext,
 )
-from dagster._core.launcher import LaunchRunContext, RunLauncher
+from dagster._core.launcher import (
+    CheckRunHealthResult,
+    LaunchRunContext,
+    RunLauncher,
+    WorkerStatus,
+)
 from dagster._grpc.types import ExecuteStepArgs
+from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 __all__ = [
+    "CheckRunHealthResult",
     "CheckStepHealthResult",
+    "ConfigurableClass",
+    "ConfigurableClassData",
     "DagsterEvent",
     "EngineEventData",
     "ExecuteStepArgs",
@@ -36,5 +45,6 @@ __all__ = [
     "StepHandler",
     "StepHandlerContext",
     "UnresolvedAssetJobDefinition",
+    "WorkerStatus",
     "execute_step_events",
 ]

@@ -72,4 +72,3 @@ def build_step_asset(
             required_resource_keys={keys.RUN_SETTINGS_KEY},
             resource_defs={keys.RUN_SETTINGS_KEY: settings},
         )(_run)
-
