@@ -5,7 +5,7 @@
     temporary instance and prefix by: Dagster's ``in_process_executor``, Dagster's
     ``multiprocess_executor`` (default start method, ``spawn``), ``marin_executor`` with the
     local backend, and with the Ray backend (a local Ray cluster the script starts, when
-    ``ray`` is installed). Goal: local ≤ 0.5 × multiprocess.
+    ``ray`` is installed). Goal: local ≤ 0.5 x multiprocess.
 (b) **Concurrency**: 8 independent steps sleeping 1 s vs 8 independent no-op steps, both with
     ``marin_executor`` (local); concurrency = serial sum (8 s) ÷ extra wall time. Goal ≥ 4.
 
@@ -129,7 +129,7 @@ def main() -> None:
                 )
     multi = times["multiprocess executor (spawn)"]
     rows = [
-        [name, f"{t:.2f} s", f"{1000 * t / n:.0f} ms", f"{t / multi:.2f}×"]
+        [name, f"{t:.2f} s", f"{1000 * t / n:.0f} ms", f"{t / multi:.2f}x"]
         for name, t in times.items()
     ]
     print(f"## Launch overhead: a chain of {n} no-op steps (median of {repeat})\n")
