@@ -9,6 +9,7 @@ Env: ``MARIN_TEST_SLEEPY_DIR`` (where each step writes ``{label}.json``), ``MARI
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,18 +36,29 @@ def nap(config: SleepConfig) -> None:
     if config.behaviour == "kill-worker":
         os.kill(os.getppid(), signal.SIGKILL)  # the step worker that supervises this call
     time.sleep(config.seconds)
+    tpu = {k: v for k, v in os.environ.items() if k.startswith("MARIN_TPU_")}
     record = {
         "label": config.label,
         "start": start,
         "end": time.time(),
         "pid": os.getpid(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "tpu_env": {k: v for k, v in os.environ.items() if k.startswith("MARIN_TPU_")},
+        "tpu_env": tpu,
+        "ray_assigned": _ray_assigned_resources(),
     }
     out_dir = os.environ.get(DIR_ENV)
     if out_dir:
-        with open(os.path.join(out_dir, f"{config.label}.json"), "w") as f:
+        where = f"-{tpu['MARIN_TPU_SLICE_INDEX']}-{tpu['MARIN_TPU_HOST_INDEX']}" if tpu else ""
+        with open(os.path.join(out_dir, f"{config.label}{where}.json"), "w") as f:
             json.dump(record, f)
+
+
+def _ray_assigned_resources() -> dict[str, float] | None:
+    """What Ray granted this task, when it runs in a Ray worker (ray already imported)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return dict(ray.get_runtime_context().get_assigned_resources())
 
 
 @step(name="sleepy/{label}", fn=nap)
