@@ -51,8 +51,6 @@ def build_step_asset(
         result = run_step(step, graph, run_options, current_backend())
         if result.cache_hit:
             context.log.info(f"{step.name}: SUCCESS already recorded at {result.output_path}")
-        else:
-            context.log.info(f"{step.name}: ran on {result.ran_on}")
         metadata: dict[str, object] = {
             keys.OUTPUT_PATH: dg.MetadataValue.path(result.output_path),
             keys.CACHE_HIT: result.cache_hit,
