@@ -18,6 +18,7 @@ from typing import Any
 from marin_dagster.core.encoding import MarinJsonEncoder
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.lease import StepAlreadyDone, step_lock
+from marin_dagster.core.lease_record import validate_lease_settings
 from marin_dagster.core.status import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,
@@ -40,6 +41,14 @@ class RunOptions:
     max_wait: float | None = None
     check_upstream: bool = True
     """Refuse to run a step whose blocking dependencies are not ``SUCCESS`` yet."""
+
+    def __post_init__(self) -> None:
+        validate_lease_settings(
+            self.heartbeat_interval,
+            self.lease_timeout,
+            poll_interval=self.poll_interval,
+            max_wait=self.max_wait,
+        )
 
 
 class UpstreamNotReadyError(RuntimeError):
