@@ -155,6 +155,7 @@ class StepLease:
         """What this holder writes as ``worker_id``: its id plus its settings."""
         self.lock_path = join_path(self.fs_path[1], LOCK_FILE)
         self.lost = threading.Event()  # set by step_lock's heartbeat
+        self._io_lock = threading.RLock()
         self._local = is_local(self.fs_path[0])
         self._gcs = GcsLeaseStore(self.lock_path) if is_gcs(self.fs_path[0]) else None
 
@@ -221,6 +222,10 @@ class StepLease:
 
     def try_acquire(self) -> bool:
         """Take the lease if it is absent, stale or already mine; False if fresh and foreign."""
+        with self._io_lock:
+            return self._try_acquire()
+
+    def _try_acquire(self) -> bool:
         if self._gcs is not None:
             current, generation = self._gcs.read()
             if current is not None and self._fresh(current):
@@ -248,15 +253,18 @@ class StepLease:
         On ``gs://`` the rewrite is a compare-and-swap on the generation just read, so a
         takeover between the read and the write is detected, never overwritten.
         """
-        if self._gcs is not None:
-            current, generation = self._gcs.read()
-            self._check_mine(current)
-            if self._gcs.write(self._record(), generation) is None:
-                raise LeaseLostError(f"Lease lost: {self.lock_path} changed underneath its holder")
-            return
-        with self._locked(create=False) as (current, put):
-            self._check_mine(current)
-            put(self._record())
+        with self._io_lock:  # the heartbeat and the runner's last refresh never interleave
+            if self._gcs is None:
+                with self._locked(create=False) as (current, put):
+                    self._check_mine(current)
+                    put(self._record())
+                return
+            for _ in range(3):  # a 412 whose re-read shows my record again: swap once more
+                current, generation = self._gcs.read()
+                self._check_mine(current)
+                if self._gcs.write(self._record(), generation) is not None:
+                    return
+            raise LeaseLostError(f"Lease lost: {self.lock_path} keeps changing underneath me")
 
     def _check_mine(self, current: Lease | None) -> None:
         if not self._mine(current):
@@ -265,14 +273,15 @@ class StepLease:
 
     def release(self) -> None:
         """Delete the lock file if I hold it. Idempotent."""
-        if self._gcs is not None:
-            current, generation = self._gcs.read()
-            if self._mine(current):
-                self._gcs.delete(generation)
-            return
-        with self._locked(create=False) as (current, put):
-            if self._mine(current):
-                put(None)
+        with self._io_lock:
+            if self._gcs is not None:
+                current, generation = self._gcs.read()
+                if self._mine(current):
+                    self._gcs.delete(generation)
+                return
+            with self._locked(create=False) as (current, put):
+                if self._mine(current):
+                    put(None)
 
     def active_holder(self) -> str | None:
         """The holder of a fresh (non-stale) lease, or ``None``."""
