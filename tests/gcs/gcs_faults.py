@@ -88,6 +88,10 @@ class FaultProxy:
     ) -> None:
         self.stop()
 
+    def report(self) -> str:
+        """``"N requests, F failed (503), D delayed"``, for logs and the README table."""
+        return f"{self.requests} requests, {self.failed} failed (503), {self.delayed} delayed"
+
     def decide(self) -> tuple[bool, float]:
         """(fail this request?, seconds to delay it) from the seeded sequence, within bounds."""
         with self._lock:
