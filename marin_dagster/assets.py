@@ -4,9 +4,14 @@ Example:
     >>> asset = build_step_asset(step, spec, graph)  # doctest: +SKIP
 """
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import dagster as dg
 
 from marin_dagster import metadata_keys as keys
+from marin_dagster.core.gcs import GcsSettings, use_gcs
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
@@ -16,6 +21,20 @@ from marin_dagster.translator import sanitize_name
 def op_name_for(key: dg.AssetKey) -> str:
     """The op name for ``key``: ``tokenize/fineweb`` → ``tokenize__fineweb``."""
     return sanitize_name("__".join(key.path))
+
+
+@contextlib.contextmanager
+def step_storage(resources: Any) -> Iterator[GcsSettings | None]:
+    """Activate the GCS settings of the op's IO manager (``MarinGcsIOManager.gcs``), if any."""
+    settings = getattr(
+        getattr(getattr(resources, IO_MANAGER_KEY, None), "gcs", None), "settings", None
+    )
+    current = settings() if callable(settings) else None
+    if not isinstance(current, GcsSettings):
+        yield None
+        return
+    with use_gcs(current) as active:
+        yield active
 
 
 def build_step_asset(
@@ -37,7 +56,8 @@ def build_step_asset(
         op_tags=op_tags,
     )
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        result = run_step(step, graph, options)
+        with step_storage(context.resources):
+            result = run_step(step, graph, options)
         if result.cache_hit:
             context.log.info(f"{step.name}: SUCCESS already recorded at {result.output_path}")
         return dg.MaterializeResult(

@@ -11,10 +11,19 @@ your own assets (``get_client()``). Credentials, in order:
 - neither: application-default credentials, or anonymous ones when ``STORAGE_EMULATOR_HOST``
   points at an emulator (as google-cloud-storage itself does).
 
+Step assets pick it up from their IO manager: give ``build_definitions`` a
+:class:`MarinGcsIOManager` (the path IO manager plus a ``gcs`` resource) under
+``marin_io_manager``; the op then runs its step inside :meth:`MarinGcsResource.activate`
+(``marin_dagster.assets`` looks for it without importing this module, which pulls in
+dagster-gcp and google-cloud).
+
 Example:
     >>> gcs = MarinGcsResource(project="my-project", gcp_credentials=dg.EnvVar("GCP_CREDENTIALS"))
-    >>> with gcs.activate():  # doctest: +SKIP
-    ...     run_step(step, graph)  # leases and status files use my-project's credentials
+    >>> defs = build_definitions(  # doctest: +SKIP
+    ...     steps,
+    ...     prefix="gs://bucket/marin",
+    ...     resources={"marin_io_manager": MarinGcsIOManager(prefix="gs://bucket/marin", gcs=gcs)},
+    ... )
 """
 
 from __future__ import annotations
@@ -31,8 +40,9 @@ from dagster_gcp import GCSResource
 from pydantic import Field
 
 from marin_dagster.core.gcs import GcsSettings, use_gcs
+from marin_dagster.io_manager import MarinPathIOManager
 
-__all__ = ["MarinGcsResource"]
+__all__ = ["MarinGcsIOManager", "MarinGcsResource"]
 
 
 class MarinGcsResource(GCSResource):
@@ -75,3 +85,12 @@ class MarinGcsResource(GCSResource):
         """Use these settings for marin's ``gs://`` leases and status files in the block."""
         with use_gcs(self.settings()) as settings:
             yield settings
+
+
+class MarinGcsIOManager(MarinPathIOManager):
+    """The path IO manager for a ``gs://`` prefix, carrying its GCS configuration."""
+
+    gcs: MarinGcsResource = Field(
+        default_factory=MarinGcsResource,
+        description="Project and credentials for the prefix's bucket.",
+    )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 
 import dagster as dg
 import pytest
 from dagster_gcp import GCSResource
 from gcs_emulator import BUCKET
+from pipelines import counting
 
 from marin_dagster.core.gcs import GcsSettings, current_gcs_settings
 from marin_dagster.core.lease import StepLease
@@ -53,3 +55,33 @@ def test_service_account_key_is_decoded_in_memory() -> None:
         MarinGcsResource(gcp_credentials="not base64!").settings()
     with pytest.raises(dg.DagsterInvalidConfigError, match="not both"):
         MarinGcsResource(gcp_credentials=encoded, token="anon").settings()
+
+
+def test_step_assets_use_the_io_managers_gcs_settings(
+    gs_prefix: str, monkeypatch: pytest.MonkeyPatch, call_log: Callable[[], list[str]]
+) -> None:
+    import marin_dagster.core.lease as lease_module
+    from marin_dagster import build_definitions
+    from marin_dagster.core.gcs_lease import GcsLeaseStore
+    from marin_dagster.storage import MarinGcsIOManager
+
+    projects: list[str | None] = []
+
+    class SpyStore(GcsLeaseStore):
+        def __init__(self, lock_path: str, settings: GcsSettings | None = None) -> None:
+            super().__init__(lock_path, settings)
+            projects.append(self.settings.project)
+
+    monkeypatch.setattr(lease_module, "GcsLeaseStore", SpyStore)
+    gcs = MarinGcsResource(project="marin-proj", token="anon")
+    defs = build_definitions(
+        [counting.build_steps()["eval/score"]],
+        prefix=gs_prefix,
+        resources={"marin_io_manager": MarinGcsIOManager(prefix=gs_prefix, gcs=gcs)},
+    )
+    result = defs.resolve_job_def("all_steps").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    assert sorted(call_log()) == sorted(counting.ALL_NAMES)
+    assert projects and set(projects) == {"marin-proj"}
