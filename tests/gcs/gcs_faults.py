@@ -1,6 +1,7 @@
 """A loopback HTTP proxy in front of the emulator that fails or delays a bounded fraction of
 requests, so the tests can show that retries recover with nothing lost or run twice.
 
+``delay_methods`` restricts delays to some methods (``{"POST"}``: slow uploads, fast reads).
 A failed request is answered ``503`` **without being forwarded** (the emulator never sees it),
 so a retry is always safe; a delayed request is forwarded after a pause. Which requests fail is
 drawn from a seeded random sequence; ``max_faults`` caps the total and ``max_consecutive`` the
@@ -51,6 +52,7 @@ class FaultProxy:
         seed: int = 0,
         max_faults: int = 40,
         max_consecutive: int = 2,
+        delay_methods: frozenset[str] | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         assert parsed.hostname in ("127.0.0.1", "localhost"), "loopback only"
@@ -60,6 +62,7 @@ class FaultProxy:
         self.delay_s = delay_s
         self.max_faults = max_faults
         self.max_consecutive = max_consecutive
+        self.delay_methods = delay_methods  # None: delay any request; else only these methods
         self.requests = self.failed = self.delayed = 0
         self._consecutive = 0
         self._rng = random.Random(seed)
@@ -92,7 +95,7 @@ class FaultProxy:
         """``"N requests, F failed (503), D delayed"``, for logs and the README table."""
         return f"{self.requests} requests, {self.failed} failed (503), {self.delayed} delayed"
 
-    def decide(self) -> tuple[bool, float]:
+    def decide(self, method: str = "GET") -> tuple[bool, float]:
         """(fail this request?, seconds to delay it) from the seeded sequence, within bounds."""
         with self._lock:
             self.requests += 1
@@ -111,7 +114,8 @@ class FaultProxy:
                 self._consecutive += 1
                 return True, 0.0
             self._consecutive = 0
-            if delay_roll < self.delay_rate:
+            delayable = self.delay_methods is None or method in self.delay_methods
+            if delayable and delay_roll < self.delay_rate:
                 self.delayed += 1
                 return False, pause
             return False, 0.0
@@ -139,7 +143,7 @@ class FaultProxy:
 
             def _relay(self) -> None:
                 body = self._body()
-                fail, pause = proxy.decide()
+                fail, pause = proxy.decide(self.command)
                 if fail:
                     payload = b'{"error": {"code": 503, "message": "injected fault"}}'
                     self.send_response(503)

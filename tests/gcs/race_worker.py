@@ -5,7 +5,8 @@ Usage: ``python race_worker.py PREFIX ROUNDS WORKER SYNC_DIR CALL_LOG [--crash]`
 For each round it waits (bounded) until every worker is ready, then runs the round's step the
 way the runner does: ``step_lock``, the "function" (one line appended to ``CALL_LOG``), a final
 ``refresh`` and ``SUCCESS``. With ``--crash`` it dies (``os._exit``) inside the step instead.
-It prints one JSON line per round: ``{"round", "worker", "outcome"}``.
+It prints one JSON line per round: ``{"round", "worker", "outcome"}``, the outcome being
+``ran``, ``skipped`` (another worker's SUCCESS seen) or ``ran-then-lost-lease``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from marin_dagster.core.lease import StepAlreadyDone, step_lock
+from marin_dagster.core.lease import LeaseLostError, StepAlreadyDone, step_lock
 from marin_dagster.core.status import StepStatus, read_status, write_status
 
 WORKERS = int(os.environ.get("RACE_WORKERS", "8"))
@@ -54,6 +55,8 @@ def run_round(prefix: str, round_no: int, worker: str, call_log: Path, crash: bo
             lease.refresh()  # the runner refreshes right before the final write
             write_status(lease.fs_path, StepStatus.SUCCESS)
         return "ran"
+    except LeaseLostError:  # ran the function, then found another holder: a double run
+        return "ran-then-lost-lease"
     except StepAlreadyDone:
         status = read_status(path)
         return "skipped" if status is StepStatus.SUCCESS else f"skipped-but-{status}"
