@@ -85,3 +85,29 @@ def test_step_assets_use_the_io_managers_gcs_settings(
     assert result.success
     assert sorted(call_log()) == sorted(counting.ALL_NAMES)
     assert projects and set(projects) == {"marin-proj"}
+
+
+def test_the_readme_bucket_example_builds() -> None:
+    import re
+    from pathlib import Path
+
+    from marin_dagster import build_definitions
+    from marin_dagster.storage import MarinGcsIOManager
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+        if "MarinGcsIOManager" in b
+    )
+    namespace: dict[str, object] = {
+        "steps": [counting.build_steps()["eval/score"]],
+        "build_definitions": build_definitions,
+    }
+    exec(compile(block, "README.md", "exec"), namespace)
+    defs = namespace["defs"]
+    assert isinstance(defs, dg.Definitions)
+    io_manager = (defs.resources or {})["marin_io_manager"]
+    assert isinstance(io_manager, MarinGcsIOManager)
+    assert io_manager.gcs.project == "my-project"
+    assert defs.resolve_job_def("all_steps") is not None
