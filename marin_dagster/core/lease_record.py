@@ -8,10 +8,10 @@ opaque ``worker_id``, as a suffix Marin only ever compares for equality or logs:
     {"worker_id": "host-12-34 [lease heartbeat=30s timeout=90s]", "timestamp": 1764000000.0}
 
 Staleness: a reader honours the larger of its own timeout and the holder's (a lock without the
-suffix was written by Marin, whose holders use 90 s). A timestamp that is not a finite number or
-lies further in the future than that timeout cannot be trusted; it is judged by this reader's
-own monotonic clock instead: stale once the same record has been seen unchanged for the timeout
-(a live holder rewrites it every heartbeat), with a warning.
+suffix was written by Marin, whose holders use 90 s; a recorded timeout counts up to 24 h). A
+timestamp that is NaN or lies further in the future than that timeout cannot be trusted; it is
+judged by this reader's own monotonic clock instead: stale once the same record has been seen
+unchanged for the timeout (a live holder rewrites it every heartbeat), with a warning.
 
 Example:
     >>> lease = Lease(tag_worker_id("w1", 30, 90), 100.0)
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 __all__ = [
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_TIMEOUT",
+    "MAX_RECORDED_TIMEOUT",
     "Lease",
     "StalenessJudge",
     "tag_worker_id",
@@ -44,6 +45,8 @@ HEARTBEAT_INTERVAL = 30.0
 """Seconds between lease refreshes (Marin's default)."""
 HEARTBEAT_TIMEOUT = 90.0
 """Seconds after which an unrefreshed lease is stale (Marin's default)."""
+MAX_RECORDED_TIMEOUT = 24 * 3600.0
+"""A holder's recorded timeout is honoured up to this (a reader's own may be longer)."""
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +134,14 @@ class Lease:
         return _positive(match["to"]) if match else None
 
     def effective_timeout(self, reader_timeout: float) -> float:
-        """The larger of the reader's timeout and the holder's (Marin's 90 s if unrecorded)."""
+        """The larger of the reader's timeout and the holder's (Marin's 90 s if unrecorded).
+
+        A recorded timeout counts up to :data:`MAX_RECORDED_TIMEOUT`, so a lock written with a
+        nonsense timeout cannot block its readers forever.
+        """
         recorded = self.timeout
-        return max(reader_timeout, HEARTBEAT_TIMEOUT if recorded is None else recorded)
+        holder = HEARTBEAT_TIMEOUT if recorded is None else min(recorded, MAX_RECORDED_TIMEOUT)
+        return max(reader_timeout, holder)
 
     def is_trustworthy(self, now: float, reader_timeout: float) -> bool:
         """False for a NaN timestamp or one further ahead of ``now`` than the timeout."""

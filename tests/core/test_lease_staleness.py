@@ -147,6 +147,31 @@ def test_a_slightly_skewed_holder_clock_is_still_fresh(step: str) -> None:
     assert reader.active_holder() is None
 
 
+def test_a_reader_clock_ahead_by_less_than_timeout_minus_heartbeat_keeps_a_live_holder(
+    step: str,
+) -> None:
+    clocks = Clocks()
+    holder = _lease(step, "holder", clocks)  # 30 s heartbeat, 90 s timeout
+    assert holder.try_acquire()
+    ahead = Clocks(wall=clocks.wall + 59.0)  # this reader's clock runs 59 s ahead
+    reader = _lease(step, "reader", ahead)
+    for _ in range(4):  # the holder refreshes every 30 s; the reader never sees it stale
+        clocks.advance(30.0)
+        ahead.advance(30.0)
+        assert reader.active_holder() == "holder"
+        holder.refresh()
+
+
+def test_a_nonsense_recorded_timeout_is_capped(step: str) -> None:
+    clocks = Clocks()
+    _write_raw_lock(step, "w [lease heartbeat=1s timeout=1e+30s]", clocks.wall)
+    reader = _lease(step, "me", clocks, timeout=3.0)
+    clocks.advance(23 * 3600.0)
+    assert reader.active_holder() == "w"
+    clocks.advance(3600.0 + 1)
+    assert reader.active_holder() is None  # honoured up to 24 h, not forever
+
+
 # --- nonsense timestamps: stale after a bounded time, with a warning ---------------------------
 
 
