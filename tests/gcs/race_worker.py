@@ -22,7 +22,9 @@ from marin_dagster.core.status import StepStatus, read_status, write_status
 
 WORKERS = int(os.environ.get("RACE_WORKERS", "8"))
 HEARTBEAT_S = float(os.environ.get("RACE_HEARTBEAT_S", "0.5"))
-TIMEOUT_S = float(os.environ.get("RACE_TIMEOUT_S", "3"))
+# The lease timeout must exceed the slowest refresh: with injected 503s a refresh may spend
+# several seconds in the client's retry back-off (google-cloud-storage: up to 2 s, then 4 s).
+TIMEOUT_S = float(os.environ.get("RACE_TIMEOUT_S", "20"))
 STEP_S = float(os.environ.get("RACE_STEP_S", "0.3"))
 
 
