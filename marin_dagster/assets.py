@@ -4,11 +4,15 @@ Example:
     >>> asset = build_step_asset(step, spec, graph)  # doctest: +SKIP
 """
 
+import contextlib
 import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
 from marin_dagster import metadata_keys as keys
+from marin_dagster.core.gcs import GcsSettings, use_gcs
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
@@ -20,6 +24,20 @@ from marin_dagster.translator import sanitize_name
 def op_name_for(key: dg.AssetKey) -> str:
     """The op name for ``key``: ``tokenize/fineweb`` → ``tokenize__fineweb``."""
     return sanitize_name("__".join(key.path))
+
+
+@contextlib.contextmanager
+def step_storage(resources: Any) -> Iterator[GcsSettings | None]:
+    """Activate the GCS settings of the op's IO manager (``MarinGcsIOManager.gcs``), if any."""
+    settings = getattr(
+        getattr(getattr(resources, IO_MANAGER_KEY, None), "gcs", None), "settings", None
+    )
+    current = settings() if callable(settings) else None
+    if not isinstance(current, GcsSettings):
+        yield None
+        return
+    with use_gcs(current) as active:
+        yield active
 
 
 def build_step_asset(
@@ -48,7 +66,8 @@ def build_step_asset(
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         settings: MarinRunSettings = getattr(context.resources, keys.RUN_SETTINGS_KEY)
         run_options = settings.options_for(step.name, options)
-        result = run_step(step, graph, run_options, current_backend())
+        with step_storage(context.resources):
+            result = run_step(step, graph, run_options, current_backend())
         if result.cache_hit:
             context.log.info(f"{step.name}: SUCCESS already recorded at {result.output_path}")
         metadata: dict[str, object] = {

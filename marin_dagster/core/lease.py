@@ -1,10 +1,15 @@
 """The ``.executor_status.lock`` lease, Marin's ``should_run`` loop and a ``step_lock``.
 
-The lease file is JSON ``{"worker_id": str, "timestamp": float}``. Its holder refreshes it
-every ``heartbeat_interval`` seconds; a lease older than ``timeout`` seconds is stale and may be
-taken over. On local disk every read and write happens under ``fcntl.flock`` on the lock file
-itself (the same inode Marin's ``LocalFileLease`` locks), so acquisition is exclusive. On other
-fsspec filesystems it is best effort: write, wait ``readback_delay``, read back to confirm.
+The lease file is JSON ``{"worker_id": str, "timestamp": float}`` (Marin's two keys; the holder's
+heartbeat interval and timeout ride in ``worker_id``, see ``lease_record.py``). Its holder
+refreshes it every ``heartbeat_interval`` seconds; a reader takes it over once it is older than
+the larger of the reader's and the holder's ``timeout``. How it is written depends on the store:
+
+- local disk: every read and write happens under ``fcntl.flock`` on the lock file itself (the
+  same inode Marin's ``LocalFileLease`` locks), so acquisition is exclusive;
+- ``gs://``: conditional create and compare-and-swap on the object's generation
+  (google-cloud-storage, see ``gcs_lease.py``), as Marin's ``GcsLease``;
+- other fsspec filesystems: best effort, write, wait ``readback_delay``, read back to confirm.
 
 Example:
     >>> with step_lock("memory://p/tokenize/fineweb-ce2dd5", "tokenize/fineweb") as lease:
@@ -23,14 +28,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from marin_dagster.core.gcs_lease import GcsLeaseStore
 from marin_dagster.core.heartbeat import HEARTBEATS
-from marin_dagster.core.status import (
+from marin_dagster.core.lease_record import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,
-    LOCK_FILE,
-    FsPath,
     Lease,
+    StalenessJudge,
+    tag_worker_id,
+    validate_lease_settings,
+)
+from marin_dagster.core.status import (
+    LOCK_FILE,
+    STATUS_FILE,
+    FsPath,
+    StatusFileError,
     StepStatus,
+    is_gcs,
     is_local,
     join_path,
     read_bytes,
@@ -51,6 +65,7 @@ __all__ = [
     "default_worker_id",
     "should_run",
     "step_lock",
+    "validate_lease_settings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,6 +121,8 @@ def _open_locked(path: str, *, create: bool) -> int:
 class StepLease:
     """The lease on one step's ``.executor_status.lock``.
 
+    ``heartbeat_interval`` defaults to Marin's 30 s, or a third of a shorter ``timeout``.
+
     Example:
         >>> lease = StepLease("memory://p/step-abc123", worker_id="me", readback_delay=0)
         >>> lease.try_acquire(), lease.active_holder()
@@ -118,24 +135,41 @@ class StepLease:
         self,
         output_path: str | FsPath,
         worker_id: str | None = None,
-        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        heartbeat_interval: float | None = None,
         timeout: float = HEARTBEAT_TIMEOUT,
         *,
         readback_delay: float = 0.1,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        if heartbeat_interval is None:
+            heartbeat_interval = min(HEARTBEAT_INTERVAL, timeout / 3)
+        validate_lease_settings(heartbeat_interval, timeout)
         self.fs_path: FsPath = resolve(output_path)
         self.worker_id = worker_id or default_worker_id()
         self.heartbeat_interval = heartbeat_interval
         self.timeout = timeout
         self.readback_delay = readback_delay
         self.clock = clock
+        self.judge = StalenessJudge(timeout, clock=clock, monotonic=monotonic)
+        self.record_id = tag_worker_id(self.worker_id, heartbeat_interval, timeout)
+        """What this holder writes as ``worker_id``: its id plus its settings."""
         self.lock_path = join_path(self.fs_path[1], LOCK_FILE)
         self.lost = threading.Event()  # set by step_lock's heartbeat
+        self._io_lock = threading.RLock()
         self._local = is_local(self.fs_path[0])
+        self._gcs = GcsLeaseStore(self.lock_path) if is_gcs(self.fs_path[0]) else None
+
+    def _mine(self, lease: Lease | None) -> bool:
+        return lease is not None and lease.holder == self.worker_id
+
+    def _record(self) -> Lease:
+        return Lease(self.record_id, self.clock())
 
     def read(self) -> Lease | None:
         """The current lease, stale or not; ``None`` if there is no lock file."""
+        if self._gcs is not None:
+            return self._gcs.read()[0]
         if not self._local:
             return Lease.from_bytes(read_bytes(self.fs_path[0], self.lock_path))
         try:
@@ -185,42 +219,75 @@ class StepLease:
             os.close(fd)
 
     def _fresh(self, lease: Lease | None) -> bool:
-        return lease is not None and not lease.is_stale(self.clock(), self.timeout)
+        return lease is not None and not self.judge.is_stale(lease)
 
     def try_acquire(self) -> bool:
         """Take the lease if it is absent, stale or already mine; False if fresh and foreign."""
+        with self._io_lock:
+            return self._try_acquire()
+
+    def _try_acquire(self) -> bool:
+        if self._gcs is not None:
+            current, generation = self._gcs.read()
+            if current is not None and self._fresh(current):
+                return self._mine(current)
+            if self._gcs.write(self._record(), generation) is None:
+                logger.debug("[%s] Lost lock race for %s", self.worker_id, self.lock_path)
+                return False
+            return True
         with self._locked(create=True) as (current, put):
             if current is not None and self._fresh(current):
-                return current.worker_id == self.worker_id
-            put(Lease(self.worker_id, self.clock()))
+                return self._mine(current)
+            put(self._record())
         if self._local:
             return True  # checked and written under an exclusive flock: nobody raced us
         if self.readback_delay > 0:
             time.sleep(self.readback_delay)
-        confirmed = self.read()
-        if confirmed is not None and confirmed.worker_id == self.worker_id:
+        if self._mine(self.read()):
             return True
         logger.debug("[%s] Lost lock race for %s", self.worker_id, self.lock_path)
         return False
 
     def refresh(self) -> None:
-        """Rewrite my timestamp; ``LeaseLostError`` if the lock vanished or is someone else's."""
-        with self._locked(create=False) as (current, put):
-            if current is None or current.worker_id != self.worker_id:
-                holder = "nobody (the lock file vanished)" if current is None else current.worker_id
-                raise LeaseLostError(f"Lease lost: {self.lock_path} is held by {holder}")
-            put(Lease(self.worker_id, self.clock()))
+        """Rewrite my timestamp; ``LeaseLostError`` if the lock vanished or is someone else's.
+
+        On ``gs://`` the rewrite is a compare-and-swap on the generation just read, so a
+        takeover between the read and the write is detected, never overwritten.
+        """
+        with self._io_lock:  # the heartbeat and the runner's last refresh never interleave
+            if self._gcs is None:
+                with self._locked(create=False) as (current, put):
+                    self._check_mine(current)
+                    put(self._record())
+                return
+            for _ in range(3):  # a 412 whose re-read shows my record again: swap once more
+                current, generation = self._gcs.read()
+                self._check_mine(current)
+                if self._gcs.write(self._record(), generation) is not None:
+                    return
+            raise LeaseLostError(f"Lease lost: {self.lock_path} keeps changing underneath me")
+
+    def _check_mine(self, current: Lease | None) -> None:
+        if not self._mine(current):
+            holder = "nobody (the lock file vanished)" if current is None else current.holder
+            raise LeaseLostError(f"Lease lost: {self.lock_path} is held by {holder}")
 
     def release(self) -> None:
         """Delete the lock file if I hold it. Idempotent."""
-        with self._locked(create=False) as (current, put):
-            if current is not None and current.worker_id == self.worker_id:
-                put(None)
+        with self._io_lock:
+            if self._gcs is not None:
+                current, generation = self._gcs.read()
+                if self._mine(current):
+                    self._gcs.delete(generation)
+                return
+            with self._locked(create=False) as (current, put):
+                if self._mine(current):
+                    put(None)
 
     def active_holder(self) -> str | None:
         """The holder of a fresh (non-stale) lease, or ``None``."""
         current = self.read()
-        return current.worker_id if current is not None and self._fresh(current) else None
+        return current.holder if current is not None and self._fresh(current) else None
 
 
 def should_run(
@@ -260,8 +327,14 @@ def should_run(
         sleep(seconds)
         slept += seconds
 
+    def status_now() -> StepStatus | None:
+        try:
+            return read_status(fs_path)
+        except StatusFileError as exc:
+            raise StatusFileError(f"Step {step_name}: {exc}") from exc
+
     while True:
-        status = read_status(fs_path)
+        status = status_now()
         if status is StepStatus.SUCCESS and not force_rerun:
             logger.info("[%s] Step %s has already succeeded.", wid, step_name)
             return False
@@ -281,15 +354,30 @@ def should_run(
                 continue
             logger.info("[%s] Step %s has no active lock, taking over.", wid, step_name)
         if lease.try_acquire():
-            if read_status(fs_path) is StepStatus.SUCCESS and not force_rerun:
+            recheck = status_now()
+            if recheck is StepStatus.SUCCESS and not force_rerun:
                 logger.info("[%s] Step %s completed by another worker.", wid, step_name)
                 lease.release()
                 return False
+            if recheck is None:
+                _refuse_status_directory(lease, step_name)
             write_status(fs_path, StepStatus.RUNNING)
             logger.info("[%s] Acquired lock for %s", wid, step_name)
             return True
         logger.info("[%s] Lost lock race for %s, retrying...", wid, step_name)
         wait(retry_interval, "lost lock race")
+
+
+def _refuse_status_directory(lease: StepLease, step_name: str) -> None:
+    """On object stores a "directory" reads as absent: check once before running the step."""
+    fs, path = lease.fs_path
+    status_path = join_path(path, STATUS_FILE)
+    if not is_local(fs) and fs.isdir(status_path):
+        lease.release()
+        raise StatusFileError(
+            f"Step {step_name}: {status_path} is a directory, not a status file; move it away "
+            "(nothing was run or marked)"
+        )
 
 
 @contextlib.contextmanager
@@ -299,7 +387,7 @@ def step_lock(
     *,
     force_run_failed: bool = True,
     force_rerun: bool = False,
-    heartbeat_interval: float = HEARTBEAT_INTERVAL,
+    heartbeat_interval: float | None = None,
     timeout: float = HEARTBEAT_TIMEOUT,
     worker_id: str | None = None,
     poll_interval: float = 5.0,
@@ -310,12 +398,17 @@ def step_lock(
 
     The body writes SUCCESS or FAILED itself; writing a status never releases the lock. On exit
     the heartbeat stops, a lost lease raises ``LeaseLostError``, else the lock is released.
+    ``heartbeat_interval`` defaults as in :class:`StepLease`; invalid settings raise
+    ``ValueError`` before anything is read or written.
 
     Example:
         >>> with step_lock("memory://p/s-123abc", "s", heartbeat_interval=0.05) as lease:
         ...     write_status(lease.fs_path, StepStatus.SUCCESS)
     """
     lease = StepLease(output_path, worker_id, heartbeat_interval, timeout)
+    validate_lease_settings(
+        lease.heartbeat_interval, timeout, poll_interval=poll_interval, max_wait=max_wait
+    )
     if not should_run(
         lease.fs_path,
         step_name,
@@ -337,7 +430,7 @@ def step_lock(
             return False
         return True
 
-    token = HEARTBEATS.add(beat, heartbeat_interval, f"heartbeat:{step_name}")
+    token = HEARTBEATS.add(beat, lease.heartbeat_interval, f"heartbeat:{step_name}")
     try:
         yield lease
     finally:

@@ -27,6 +27,7 @@ from marin_dagster.core.backend import Backend, InlineBackend, Outcome, StepCall
 from marin_dagster.core.encoding import MarinJsonEncoder
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.lease import LeaseLostError, StepAlreadyDone, StepLease, step_lock
+from marin_dagster.core.lease_record import validate_lease_settings
 from marin_dagster.core.resources import ResourceConfig
 from marin_dagster.core.status import (
     HEARTBEAT_INTERVAL,
@@ -52,6 +53,14 @@ class RunOptions:
     """Refuse to run a step whose blocking dependencies are not ``SUCCESS`` yet."""
     force_rerun: bool = False
     """Run the step even if its status is ``SUCCESS`` (Marin's ``force_rerun``)."""
+
+    def __post_init__(self) -> None:
+        validate_lease_settings(
+            self.heartbeat_interval,
+            self.lease_timeout,
+            poll_interval=self.poll_interval,
+            max_wait=self.max_wait,
+        )
 
 
 class StepFunctionError(RuntimeError):
@@ -246,10 +255,10 @@ def record_dead_holder(output_path: str, pid: int) -> bool:
     """
     fs_path = resolve(output_path)
     current = StepLease(fs_path).read()
-    if current is None or not current.worker_id.startswith(f"{socket.gethostname()}-{pid}-"):
+    if current is None or not current.holder.startswith(f"{socket.gethostname()}-{pid}-"):
         return False
     if read_status(fs_path) is not StepStatus.RUNNING:
         return False
     write_status(fs_path, StepStatus.FAILED)
-    StepLease(fs_path, worker_id=current.worker_id).release()
+    StepLease(fs_path, worker_id=current.holder).release()
     return True

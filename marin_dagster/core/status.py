@@ -23,15 +23,16 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
 
 import fsspec.core
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
+
+from marin_dagster.core.gcs import current_gcs_settings, is_gcs_url
+from marin_dagster.core.lease_record import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, Lease
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -41,7 +42,9 @@ __all__ = [
     "STATUS_FILE",
     "FsPath",
     "Lease",
+    "StatusFileError",
     "StepStatus",
+    "is_gcs",
     "is_local",
     "join_path",
     "parse_status",
@@ -57,10 +60,6 @@ __all__ = [
 STATUS_FILE = ".executor_status"
 LOCK_FILE = ".executor_status.lock"
 INFO_FILE = ".executor_info"
-HEARTBEAT_INTERVAL = 30.0
-"""Seconds between lease refreshes (Marin's default)."""
-HEARTBEAT_TIMEOUT = 90.0
-"""Seconds after which an unrefreshed lease is stale (Marin's default)."""
 
 logger = logging.getLogger(__name__)
 
@@ -95,45 +94,20 @@ class StepStatus(StrEnum):
             return cls.UNKNOWN
 
 
-@dataclass(frozen=True)
-class Lease:
-    """Who holds a lock file and when they last refreshed it.
-
-    Example:
-        >>> Lease("w1", 100.0).is_stale(now=200.0, timeout=90.0)
-        True
-    """
-
-    worker_id: str
-    timestamp: float
-
-    def is_stale(self, now: float | None = None, timeout: float = HEARTBEAT_TIMEOUT) -> bool:
-        """True when the last refresh is more than ``timeout`` seconds before ``now``."""
-        return ((time.time() if now is None else now) - self.timestamp) > timeout
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes | None) -> Lease | None:
-        """Parse lock-file content; empty or unreadable content counts as no lease."""
-        if not data:
-            return None
-        try:
-            raw = json.loads(data)
-            return cls(worker_id=str(raw["worker_id"]), timestamp=float(raw["timestamp"]))
-        except (ValueError, KeyError, TypeError):
-            logger.warning("Ignoring unreadable lock file content %r", data[:200])
-            return None
-
-
 _WRITABLE = frozenset(
     {StepStatus.SUCCESS, StepStatus.FAILED, StepStatus.DEP_FAILED, StepStatus.RUNNING}
 )
 
 
+class StatusFileError(RuntimeError):
+    """A status, lock or info file cannot be read as a file (e.g. a directory is in its place)."""
+
+
 def resolve(output_path: str | FsPath) -> FsPath:
     """Return ``(fs, path)`` for a URL or local path; a pair passes through unchanged.
+
+    ``gs://`` URLs get their project and credentials from
+    :func:`marin_dagster.core.gcs.current_gcs_settings`.
 
     Example:
         >>> fs, path = resolve("memory://bucket/step-abc123")
@@ -142,8 +116,17 @@ def resolve(output_path: str | FsPath) -> FsPath:
     """
     if isinstance(output_path, tuple):
         return output_path
-    fs, path = fsspec.core.url_to_fs(output_path)
+    if is_gcs_url(output_path):
+        fs, path = fsspec.core.url_to_fs(output_path, **current_gcs_settings().storage_options())
+    else:
+        fs, path = fsspec.core.url_to_fs(output_path)
     return fs, path
+
+
+def is_gcs(fs: AbstractFileSystem) -> bool:
+    """True when ``fs`` is gcsfs (``gs://``), where leases use generation preconditions."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    return "gs" in protocols or "gcs" in protocols
 
 
 def is_local(fs: AbstractFileSystem) -> bool:
@@ -171,6 +154,10 @@ def read_bytes(fs: AbstractFileSystem, path: str) -> bytes | None:
         return data if isinstance(data, bytes) else data.encode()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except IsADirectoryError:
+        raise StatusFileError(
+            f"{path} is a directory, not a file; move it away (nothing was run or marked)"
+        ) from None
 
 
 def write_bytes(fs: AbstractFileSystem, path: str, data: bytes) -> None:

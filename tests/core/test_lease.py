@@ -54,6 +54,12 @@ def _read_lock(step: str) -> dict[str, object] | None:
         return None
 
 
+def _holder(step: str) -> str | None:
+    """The holder recorded in the lock (its id without the settings suffix)."""
+    raw = _read_lock(step)
+    return None if raw is None else Lease(str(raw["worker_id"]), 0.0).holder
+
+
 def _write_lock(step: str, worker_id: str, timestamp: float) -> None:
     """Write a lock exactly as Marin's executor does."""
     fs, path = fsspec.core.url_to_fs(f"{step}/{LOCK_FILE}")
@@ -82,12 +88,14 @@ def test_acquire_refresh_release(step: str) -> None:
     now = [1000.0]
     me = StepLease(step, worker_id="me", readback_delay=0, clock=lambda: now[0])
     assert me.try_acquire()
-    assert _read_lock(step) == {"worker_id": "me", "timestamp": 1000.0}
+    # Marin's two keys; the holder's settings ride in worker_id (Marin rejects extra keys)
+    record = "me [lease heartbeat=30s timeout=90s]"
+    assert _read_lock(step) == {"worker_id": record, "timestamp": 1000.0}
     assert me.try_acquire()  # already mine
     assert me.active_holder() == "me"
     now[0] = 1030.0
     me.refresh()
-    assert _read_lock(step) == {"worker_id": "me", "timestamp": 1030.0}
+    assert _read_lock(step) == {"worker_id": record, "timestamp": 1030.0}
     me.release()
     assert _read_lock(step) is None
     me.release()  # idempotent
@@ -116,13 +124,12 @@ def test_stale_marin_lock_is_taken_over(step: str) -> None:
     assert isinstance(current, Lease) and current.worker_id == "marin-host-123"
     assert current.is_stale() and not current.is_stale(timeout=2000)
     assert me.try_acquire()
-    lock = _read_lock(step)
-    assert lock is not None and lock["worker_id"] == "me"
+    assert _holder(step) == "me"
 
 
-def test_staleness_uses_configured_timeout(step: str) -> None:
+def test_staleness_uses_the_holders_timeout_when_longer(step: str) -> None:
     now = [0.0]
-    other = StepLease(step, worker_id="other", readback_delay=0, clock=lambda: now[0])
+    other = StepLease(step, worker_id="other", timeout=2.0, readback_delay=0, clock=lambda: now[0])
     me = StepLease(step, worker_id="me", timeout=2.0, readback_delay=0, clock=lambda: now[0])
     assert other.try_acquire()
     now[0] = 2.0
@@ -161,7 +168,7 @@ def _race(step: str) -> dict[str, bool]:
         lease = StepLease(step)  # default worker id: distinct per thread
         barrier.wait()
         results[name] = lease.try_acquire()
-        results[f"{name}-holds"] = lease.worker_id == (_read_lock(step) or {}).get("worker_id")
+        results[f"{name}-holds"] = lease.worker_id == _holder(step)
 
     threads = [threading.Thread(target=contend, args=(n,)) for n in ("a", "b")]
     for thread in threads:
@@ -222,7 +229,7 @@ def test_absent_or_failed_runs_and_writes_running(step: str, previous: StepStatu
         write_status(step, previous)
     assert should_run(step, "s", lease=_lease(step, "me"))
     assert read_status(step) is StepStatus.RUNNING
-    assert (_read_lock(step) or {}).get("worker_id") == "me"
+    assert _holder(step) == "me"
 
 
 @pytest.mark.parametrize("previous", [StepStatus.FAILED, StepStatus.DEP_FAILED])
@@ -241,7 +248,7 @@ def test_running_with_live_foreign_lease_waits_until_success(step: str) -> None:
     sleep = FakeSleep(flip_after=3, action=lambda: write_status(step, StepStatus.SUCCESS))
     assert should_run(step, "s", lease=_lease(step, "me"), poll_interval=7.0, sleep=sleep) is False
     assert sleep.calls == [7.0, 7.0, 7.0]
-    assert (_read_lock(step) or {}).get("worker_id") == "other"  # never stolen
+    assert _holder(step) == "other"  # never stolen
 
 
 def test_running_with_stale_lease_is_taken_over(step: str) -> None:
@@ -250,14 +257,14 @@ def test_running_with_stale_lease_is_taken_over(step: str) -> None:
     sleep = FakeSleep()
     assert should_run(step, "s", lease=_lease(step, "me"), sleep=sleep)
     assert sleep.calls == []
-    assert (_read_lock(step) or {}).get("worker_id") == "me"
+    assert _holder(step) == "me"
     assert read_status(step) is StepStatus.RUNNING
 
 
 def test_running_without_lock_file_is_taken_over(step: str) -> None:
     write_status(step, StepStatus.RUNNING)
     assert should_run(step, "s", lease=_lease(step, "me"), sleep=FakeSleep())
-    assert (_read_lock(step) or {}).get("worker_id") == "me"
+    assert _holder(step) == "me"
 
 
 def test_max_wait_raises_timeout_naming_the_step(step: str) -> None:
@@ -307,9 +314,9 @@ def test_step_lock_skips_success(step: str) -> None:
 def test_step_lock_holds_lock_until_exit_and_never_writes_success(step: str) -> None:
     with step_lock(step, "s", worker_id="me") as lease:
         assert read_status(step) is StepStatus.RUNNING
-        assert (_read_lock(step) or {}).get("worker_id") == "me"
+        assert _holder(step) == "me"
         write_status(lease.fs_path, StepStatus.SUCCESS)
-        assert (_read_lock(step) or {}).get("worker_id") == "me"  # writing status keeps it
+        assert _holder(step) == "me"  # writing status keeps it
     assert _read_lock(step) is None
     assert read_status(step) is StepStatus.SUCCESS
 
@@ -332,7 +339,7 @@ def test_step_lock_heartbeat_refreshes_timestamp(step: str) -> None:
                 break
             time.sleep(0.05)
         assert isinstance(latest, float) and latest > first
-        assert (_read_lock(step) or {}).get("worker_id") == lease.worker_id
+        assert _holder(step) == lease.worker_id
         assert not lease.lost.is_set()
 
 
@@ -347,4 +354,4 @@ def test_step_lock_lock_stolen_raises_on_exit(step: str) -> None:
     with pytest.raises(LeaseLostError), step_lock(step, "s", heartbeat_interval=0.05) as lease:
         _write_lock(step, "thief", time.time())
         assert lease.lost.wait(timeout=10)
-    assert (_read_lock(step) or {}).get("worker_id") == "thief"  # not released by the loser
+    assert _holder(step) == "thief"  # not released by the loser

@@ -11,6 +11,7 @@ from typing import Any
 import fsspec
 import pytest
 
+from marin_dagster.core.lease_record import tag_worker_id
 from marin_dagster.core.status import (
     INFO_FILE,
     LOCK_FILE,
@@ -188,5 +189,9 @@ def test_lease_record_format_and_staleness() -> None:
     assert Lease.from_bytes(b'{"worker_id": "m"}') is None
     assert not lease.is_stale(now=1090.0, timeout=90.0)
     assert lease.is_stale(now=1090.5, timeout=90.0)
-    assert lease.is_stale(now=1001.0, timeout=0.5)
+    # a lock without recorded settings was written by Marin: judged with at least its 90 s
+    assert not lease.is_stale(now=1001.0, timeout=0.5)
+    short = Lease(tag_worker_id("host-1-2", 0.1, 0.5), 1000.0)
+    assert short.holder == "host-1-2" and short.timeout == 0.5
+    assert short.is_stale(now=1001.0, timeout=0.5)
     assert LOCK_FILE == f"{STATUS_FILE}.lock"
