@@ -1,0 +1,1 @@
+"""Where steps run: the Dagster executor and the backends it routes steps to."""
