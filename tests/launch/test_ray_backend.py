@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from pipelines import ray_steps
+from ray_cluster import require_ray
 
 from marin_dagster.core.backend import Backend, BackendUnavailableError, Outcome, StepCall
 from marin_dagster.core.resources import ResourceConfig
@@ -152,6 +153,7 @@ def test_can_serve_does_not_connect_this_process(ray_cluster: str) -> None:
 
 
 def test_unreachable_cluster_is_a_clear_refusal() -> None:
+    require_ray()
     backend = RayBackend(RayBackendConfig(address="127.0.0.1:1", connect_timeout_s=20))
     said = backend.can_serve(ResourceConfig())
     assert said is not None and "127.0.0.1:1" in said
@@ -210,6 +212,7 @@ def test_twenty_noop_calls_and_connect_cost(ray_cluster: str, tmp_path: Path) ->
 
 
 def test_launch_without_a_cluster_raises(tmp_path: Path) -> None:
+    require_ray()
     import ray
 
     if ray.is_initialized():
