@@ -3,7 +3,8 @@
 ``ray start --head --block`` runs in its own session on free loopback ports; every process of
 that session (GCS, raylet, workers) is killed at teardown, so nothing outlives the test session
 and no other cluster on the machine is touched (``ray stop`` would stop them all). Workers get
-``PYTHONPATH`` with the repository root and ``tests/``, so test modules pickle by reference.
+``PYTHONPATH`` with the repository root and ``tests/``, so test modules pickle by reference. A
+watchdog process kills the cluster if the test process dies without its teardown.
 
 Use it from a test under ``tests/launch/`` (``conftest.py`` there registers it)::
 
@@ -62,6 +63,22 @@ def _kill_session(sid: int) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
 
 
+_WATCHDOG = """
+import os, shutil, sys, time
+sys.path.insert(0, sys.argv[3])
+from ray_cluster import _kill_session
+while True:
+    try:
+        os.kill(int(sys.argv[1]), 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+_kill_session(int(sys.argv[2]))
+shutil.rmtree(sys.argv[4], ignore_errors=True)
+"""
+"""Kills the cluster if the test process dies without its teardown (SIGKILL, a timeout)."""
+
+
 def require_ray() -> None:
     """Skip (fail on CI) when ray is not installed."""
     if importlib.util.find_spec("ray") is None:
@@ -92,6 +109,18 @@ def ray_cluster() -> Iterator[str]:
     with log.open("w") as out:
         head = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
+    watchdog = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _WATCHDOG,
+            str(os.getpid()),
+            str(head.pid),
+            str(Path(__file__).parent),
+            temp_dir,
+        ],
+        start_new_session=True,
+    )
     saved_auth = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"  # the test process connects as a driver
     try:
@@ -106,6 +135,7 @@ def ray_cluster() -> Iterator[str]:
             import ray
 
             ray.shutdown()
+        watchdog.kill()
         _kill_session(head.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             head.wait(timeout=10)
@@ -114,3 +144,4 @@ def ray_cluster() -> Iterator[str]:
         else:
             os.environ["RAY_AUTH_MODE"] = saved_auth
         shutil.rmtree(temp_dir, ignore_errors=True)
+        watchdog.wait(timeout=10)

@@ -220,3 +220,67 @@ def test_launch_without_a_cluster_raises(tmp_path: Path) -> None:
     backend = RayBackend(RayBackendConfig(address="127.0.0.1:1"))
     with pytest.raises(BackendUnavailableError, match=r"127\.0\.0\.1:1"):
         backend.launch(_call(ray_steps.noop, tmp_path, ResourceConfig()))
+
+
+def _in_forked_child(body: Callable[[], str], timeout: float = 30) -> str:
+    """Run ``body`` in a child forked from this process (as the executor forks step workers)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running this process's atexit hooks
+        try:
+            message = body()
+        except BaseException as exc:
+            message = f"{type(exc).__name__}: {exc}"
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + timeout
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail(f"forked child did not finish within {timeout} s")
+        time.sleep(0.05)
+    with os.fdopen(read) as pipe:
+        return pipe.read()
+
+
+_SUPERVISOR = """
+import os, sys, time
+from marin_dagster.core.backend import StepCall
+from marin_dagster.core.resources import ResourceConfig
+from marin_dagster.launch.backends.ray import RayBackend, RayBackendConfig
+from pipelines import ray_steps
+
+backend = RayBackend(RayBackendConfig(address=sys.argv[1]))
+assert backend.can_serve(ResourceConfig()) is None
+assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
+if (pid := os.fork()) == 0:  # the step worker
+    call = StepCall("fork/record", ray_steps.record, {"out": sys.argv[2]}, ResourceConfig(), "")
+    handle = backend.launch(call)
+    while (outcome := backend.poll(handle)) is None:
+        time.sleep(0.01)
+    os._exit(0 if outcome.ok else 3)
+print("worker exit status", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_forked_worker_connects_after_can_serve(ray_cluster: str, tmp_path: Path) -> None:
+    """A supervisor that only asked ``can_serve`` stays unconnected; its forked worker runs."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    argv = [sys.executable, "-c", _SUPERVISOR, ray_cluster, str(tmp_path)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "worker exit status 0", done.stderr[-2000:]
+    assert _seen(tmp_path)["assigned"] == {"CPU": 1.0}
+
+
+def test_forked_after_connecting_is_refused(backend: RayBackend, tmp_path: Path) -> None:
+    backend.launch(_call(ray_steps.noop, tmp_path, ResourceConfig()))  # connects this process
+
+    def step_worker() -> str:  # fails on a Python-level check, before touching Ray
+        backend.launch(_call(ray_steps.noop, tmp_path, ResourceConfig()))
+        return "launched"
+
+    assert _in_forked_child(step_worker) == (
+        "BackendUnavailableError: forked from a process connected to Ray"
+    )
