@@ -35,6 +35,9 @@ from marin_dagster.core import (
 
 if TYPE_CHECKING:
     from marin_dagster.definitions_builder import build_definitions
+    from marin_dagster.launch.executor import marin_executor
+    from marin_dagster.launch.run_launcher import MarinRunLauncher
+    from marin_dagster.run_settings import MarinRunSettings
 
 __version__ = "0.1.0"
 
@@ -42,6 +45,8 @@ __all__ = [
     "Dep",
     "ExecutorStep",
     "InputName",
+    "MarinRunLauncher",
+    "MarinRunSettings",
     "Output",
     "OutputName",
     "ResourceConfig",
@@ -52,13 +57,19 @@ __all__ = [
     "__version__",
     "build_definitions",
     "compute_output_path",
+    "marin_executor",
     "output_path_of",
     "step",
     "this_output_path",
     "versioned",
 ]
 
-_LAZY = {"build_definitions": "marin_dagster.definitions_builder"}
+_LAZY = {
+    "build_definitions": "marin_dagster.definitions_builder",
+    "marin_executor": "marin_dagster.launch.executor",
+    "MarinRunLauncher": "marin_dagster.launch.run_launcher",
+    "MarinRunSettings": "marin_dagster.run_settings",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -4,12 +4,16 @@ Example:
     >>> asset = build_step_asset(step, spec, graph)  # doctest: +SKIP
 """
 
+import warnings
+
 import dagster as dg
 
 from marin_dagster import metadata_keys as keys
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
+from marin_dagster.launch.worker import current_backend
+from marin_dagster.run_settings import MarinRunSettings
 from marin_dagster.translator import sanitize_name
 
 
@@ -25,28 +29,44 @@ def build_step_asset(
     *,
     op_name: str,
     options: RunOptions,
+    settings: MarinRunSettings,
 ) -> dg.AssetsDefinition:
-    """An asset whose op resolves the step's config and runs it (or reports a cache hit)."""
-    op_tags: dict[str, str] = {keys.STEP_NAME: step.name}
+    """An asset whose op resolves the step's config and runs it (or reports a cache hit).
+
+    The function runs on the backend the executor chose for this step (``marin_executor``), or
+    in the op's own thread under Dagster's in-process executor. ``settings`` is bound to the
+    asset, so it needs no resource from the caller, and run config overrides its fields.
+    """
+    op_tags: dict[str, str] = {
+        keys.STEP_NAME: step.name,
+        keys.OUTPUT_PATH_TAG: graph.output_path(step),
+        keys.DEVICE_TAG: step.resources.device_kind if step.resources is not None else "cpu",
+    }
     if step.resources is not None:
         op_tags[keys.RESOURCES_TAG] = step.resources.to_json()
 
-    @dg.multi_asset(
-        specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
-        name=op_name,
-        op_tags=op_tags,
-    )
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        result = run_step(step, graph, options)
+        settings: MarinRunSettings = getattr(context.resources, keys.RUN_SETTINGS_KEY)
+        run_options = settings.options_for(step.name, options)
+        result = run_step(step, graph, run_options, current_backend())
         if result.cache_hit:
             context.log.info(f"{step.name}: SUCCESS already recorded at {result.output_path}")
-        return dg.MaterializeResult(
-            metadata={
-                keys.OUTPUT_PATH: dg.MetadataValue.path(result.output_path),
-                keys.CACHE_HIT: result.cache_hit,
-                keys.DURATION: dg.MetadataValue.float(round(result.duration_s, 6)),
-                keys.RESOLVED_CONFIG: dg.MetadataValue.json(result.config_json),
-            }
-        )
+        metadata: dict[str, object] = {
+            keys.OUTPUT_PATH: dg.MetadataValue.path(result.output_path),
+            keys.CACHE_HIT: result.cache_hit,
+            keys.DURATION: dg.MetadataValue.float(round(result.duration_s, 6)),
+            keys.RESOLVED_CONFIG: dg.MetadataValue.json(result.config_json),
+        }
+        if result.ran_on:
+            metadata[keys.RAN_ON] = dg.MetadataValue.json(result.ran_on)
+        return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
-    return _run
+    with warnings.catch_warnings():  # resource_defs on assets is "beta", yet stable since 1.3
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.multi_asset(
+            specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
+            name=op_name,
+            op_tags=op_tags,
+            required_resource_keys={keys.RUN_SETTINGS_KEY},
+            resource_defs={keys.RUN_SETTINGS_KEY: settings},
+        )(_run)

@@ -21,6 +21,9 @@ from marin_dagster.core.refs import StepRef
 from marin_dagster.core.runner import RunOptions
 from marin_dagster.core.steps import ExecutorStep
 from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
+from marin_dagster.launch.executor import make_marin_executor, marin_executor
+from marin_dagster.launch.settings import ExecutorSettings
+from marin_dagster.run_settings import MarinRunSettings
 from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_name
 
 ALL_STEPS_JOB = "all_steps"
@@ -73,7 +76,8 @@ def build_definitions(
     translator: MarinTranslator | None = None,
     disambiguate_keys: bool = False,
     group_jobs: bool = True,
-    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+    executor: dg.ExecutorDefinition | None = marin_executor,
+    executor_settings: ExecutorSettings | Mapping[str, Any] | None = None,
     assets: Sequence[Any] = (),
     resources: Mapping[str, Any] | None = None,
     force_run_failed: bool = True,
@@ -87,9 +91,14 @@ def build_definitions(
         translator: customises each step's ``AssetSpec``.
         disambiguate_keys: key steps that share a name by ``name-hash`` instead of failing.
         group_jobs: also add a ``{group}_steps`` job per group (first name segment).
-        executor: the run's executor (in-process by default; ``None`` keeps Dagster's).
+        executor: the run's executor: ``marin_executor`` by default (each step in its own
+            forked worker, its function on the backend of its device class, every ready step
+            at once); ``None`` keeps Dagster's default.
+        executor_settings: settings for ``marin_executor`` in code (backends per device
+            class, ``max_concurrent``); run config ``execution: config:`` overrides them.
         assets: more assets (e.g. plain ``@asset``s reading step outputs) to include.
-        resources: more resources; ``marin_io_manager`` is provided.
+        resources: more resources; ``marin_io_manager`` is provided, and each step asset
+            binds ``marin`` (``MarinRunSettings``: per-run behaviour, set in run config).
         force_run_failed: rerun steps whose status is FAILED (Marin's default).
         run_options: lease and waiting settings (overrides ``force_run_failed``).
 
@@ -100,11 +109,16 @@ def build_definitions(
     graph = StepGraph(roots, prefix=prefix)
     translator = translator or MarinTranslator()
     options = run_options or RunOptions(force_run_failed=force_run_failed)
+    if executor_settings is not None:
+        if executor is not marin_executor:
+            raise TypeError("executor_settings configures marin_executor; pass one or the other")
+        executor = make_marin_executor(executor_settings)
     conflicts = _check_conflicts(graph, disambiguate_keys)
     keys_by_step: dict[int, dg.AssetKey] = {}
     views: dict[int, dg.AssetSpec] = {}
     step_assets: list[dg.AssetsDefinition] = []
     op_names: set[str] = set()
+    settings = MarinRunSettings()
     for s in graph.steps:  # dependencies first, so upstream keys are final
         version = graph.version(s)
         nonblocking: list[dg.AssetKey] = []
@@ -129,7 +143,9 @@ def build_definitions(
         if op_name in op_names:
             op_name = f"{op_name}_{version.hash}"
         op_names.add(op_name)
-        step_assets.append(build_step_asset(s, spec, graph, op_name=op_name, options=options))
+        step_assets.append(
+            build_step_asset(s, spec, graph, op_name=op_name, options=options, settings=settings)
+        )
     _check_view_keys(views.values(), keys_by_step.values())
     scheduled = graph.scheduled_steps()
     _ensure_recursion_headroom(_longest_chain(graph))
@@ -139,7 +155,10 @@ def build_definitions(
     return dg.Definitions(
         assets=[*step_assets, *views.values(), *assets],
         jobs=jobs,
-        resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
+        resources={
+            IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix),
+            **(resources or {}),
+        },
         executor=executor,
     )
 

@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -342,5 +343,7 @@ def step_lock(
     finally:
         HEARTBEATS.remove(token)
         if lease.lost.is_set():
-            raise LeaseLostError(f"Lease lost for step {step_name} at {lease.lock_path}")
-        lease.release()
+            if not isinstance(sys.exc_info()[1], LeaseLostError):  # keep the body's own report
+                raise LeaseLostError(f"Lease lost for step {step_name} at {lease.lock_path}")
+        else:
+            lease.release()

@@ -2,7 +2,14 @@
 
 ``SUCCESS`` → cache hit (``fn`` is not called); ``FAILED`` → rerun (``force_run_failed``);
 ``RUNNING`` under a live lease → wait; stale lease → take over. ``SUCCESS`` is written only when
-``fn`` returned normally; an exception writes ``FAILED`` and propagates.
+``fn`` returned normally; an error writes ``FAILED`` and propagates.
+
+``fn`` runs on a :class:`~marin_dagster.core.backend.Backend` (a forked worker, a Ray cluster,
+...) while this process only supervises: it keeps the lease alive and polls the backend. If the
+lease is lost (the lock file vanished or another worker took it), the call is terminated and
+**nothing** is recorded: no ``SUCCESS``, no ``FAILED``; the step raises :class:`LeaseLostError`.
+Every final status write is preceded by a lease refresh, so a worker that lost its lease
+between two heartbeats records nothing either.
 
 Example:
     >>> graph = StepGraph([my_step], prefix="/tmp/p")  # doctest: +SKIP
@@ -12,12 +19,15 @@ Example:
 
 import dataclasses
 import json
+import socket
 import time
 from typing import Any
 
+from marin_dagster.core.backend import Backend, InlineBackend, Outcome, StepCall
 from marin_dagster.core.encoding import MarinJsonEncoder
 from marin_dagster.core.graph import AnyStep, StepGraph
-from marin_dagster.core.lease import StepAlreadyDone, step_lock
+from marin_dagster.core.lease import LeaseLostError, StepAlreadyDone, StepLease, step_lock
+from marin_dagster.core.resources import ResourceConfig
 from marin_dagster.core.status import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,
@@ -40,6 +50,15 @@ class RunOptions:
     max_wait: float | None = None
     check_upstream: bool = True
     """Refuse to run a step whose blocking dependencies are not ``SUCCESS`` yet."""
+    force_rerun: bool = False
+    """Run the step even if its status is ``SUCCESS`` (Marin's ``force_rerun``)."""
+
+
+class StepFunctionError(RuntimeError):
+    """A step's function failed (or its worker died) on its backend; ``FAILED`` was recorded.
+
+    The message names the step and the backend and carries the backend's error text.
+    """
 
 
 class UpstreamNotReadyError(RuntimeError):
@@ -73,6 +92,8 @@ class StepRunResult:
     resolved_config: Any
     config_json: Any
     """``resolved_config`` as JSON-compatible data."""
+    ran_on: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Where ``fn`` ran, as the backend reported it (empty for cache hits)."""
 
 
 class _LenientEncoder(MarinJsonEncoder):
@@ -104,39 +125,131 @@ def step_info(step: AnyStep, graph: StepGraph, config_json: Any) -> dict[str, An
     }
 
 
-def run_step(step: AnyStep, graph: StepGraph, options: RunOptions | None = None) -> StepRunResult:
-    """Run ``step`` unless its output is already ``SUCCESS``; return what happened."""
+def run_step(
+    step: AnyStep,
+    graph: StepGraph,
+    options: RunOptions | None = None,
+    backend: Backend | None = None,
+) -> StepRunResult:
+    """Run ``step`` on ``backend`` unless its output is already ``SUCCESS``.
+
+    ``backend`` defaults to :class:`InlineBackend` (``fn`` in this thread). Raises
+    :class:`StepFunctionError` when ``fn`` failed (``FAILED`` recorded), :class:`LeaseLostError`
+    when the lease was lost (nothing recorded; the call was terminated).
+    """
     options = options or RunOptions()
+    backend = backend or InlineBackend()
     start = time.monotonic()
     path = graph.output_path(step)
     fs_path = resolve(path)
     resolved = graph.resolved_config(step)
     config_json = to_jsonable(resolved)
+
+    def result(cache_hit: bool, outcome: Outcome | None = None) -> StepRunResult:
+        details = dict(outcome.details) if outcome is not None else {}
+        return StepRunResult(
+            path, cache_hit, time.monotonic() - start, resolved, config_json, details
+        )
+
     # Cache hits (the common case on reruns) stop at this one read: no lease object, no lock.
     # should_run reads again under the lease, as Marin does, before deciding to run.
-    if read_status(fs_path) is StepStatus.SUCCESS:
-        return StepRunResult(path, True, time.monotonic() - start, resolved, config_json)
+    if not options.force_rerun and read_status(fs_path) is StepStatus.SUCCESS:
+        return result(True)
     if step.fn is None:
         raise ValueError(f"step {step.name!r} has no fn to run")
     if options.check_upstream:
         check_upstream(step, graph)
+    call = StepCall(step.name, step.fn, resolved, step.resources or ResourceConfig(), path)
     try:
         with step_lock(
             fs_path,
             step.name,
             force_run_failed=options.force_run_failed,
+            force_rerun=options.force_rerun,
             heartbeat_interval=options.heartbeat_interval,
             timeout=options.lease_timeout,
             poll_interval=options.poll_interval,
             max_wait=options.max_wait,
-        ):
+        ) as lease:
             write_info(fs_path, step_info(step, graph, config_json))
             try:
-                step.fn(resolved)
-            except BaseException:
-                write_status(fs_path, StepStatus.FAILED)
+                outcome = _supervise(backend, call, lease)
+            except LeaseLostError:
                 raise
-            write_status(fs_path, StepStatus.SUCCESS)
+            except BaseException:
+                _record(lease, StepStatus.FAILED)  # interrupted: the call was terminated
+                raise
+            _record(lease, StepStatus.SUCCESS if outcome.ok else StepStatus.FAILED)
     except StepAlreadyDone:
-        return StepRunResult(path, True, time.monotonic() - start, resolved, config_json)
-    return StepRunResult(path, False, time.monotonic() - start, resolved, config_json)
+        return result(True)
+    if not outcome.ok:
+        if outcome.exception is not None:
+            raise outcome.exception
+        raise StepFunctionError(
+            f"step {step.name!r} failed on backend {backend.name!r}:\n{outcome.error}"
+        )
+    return result(False, outcome)
+
+
+_FIRST_POLL_S = 0.002
+_MAX_POLL_S = 0.25
+
+
+def _supervise(backend: Backend, call: StepCall, lease: StepLease) -> Outcome:
+    """Launch ``call`` and poll it; terminate it and raise if the lease is lost meanwhile.
+
+    This thread does nothing but poll, so the heartbeat thread beside it is never starved by
+    ``fn`` (which runs elsewhere, unless the backend is inline).
+    """
+    handle = backend.launch(call)
+    delay = _FIRST_POLL_S
+    try:
+        while True:
+            outcome = backend.poll(handle)
+            if outcome is not None:
+                return outcome
+            if lease.lost.is_set():
+                raise LeaseLostError(
+                    f"step {call.step_name!r} lost its lease at {lease.lock_path} while running "
+                    f"on backend {backend.name!r}; the call was stopped and nothing was recorded"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, _MAX_POLL_S)
+    except BaseException:
+        backend.terminate(handle)
+        raise
+
+
+def _record(lease: StepLease, status: StepStatus) -> None:
+    """Write a final status only while still holding the lease (a refresh proves it)."""
+    if lease.lost.is_set():
+        raise LeaseLostError(f"lease lost at {lease.lock_path}; {status.value} not recorded")
+    try:
+        lease.refresh()
+    except LeaseLostError as exc:
+        lease.lost.set()
+        raise LeaseLostError(f"{exc}; {status.value} not recorded") from exc
+    write_status(lease.fs_path, status)
+
+
+def record_dead_holder(output_path: str, pid: int) -> bool:
+    """Record ``FAILED`` for a step whose supervising process ``pid`` died holding its lease.
+
+    Only acts when the lease is held by that process on this host (worker ids are
+    ``{host}-{pid}-{thread}``) and the status is still ``RUNNING``; then writes ``FAILED`` and
+    removes the lock, so the next run reruns the step at once instead of waiting for the lease
+    to go stale. Returns whether it did.
+
+    Example:
+        >>> record_dead_holder("memory://p/never-run-000000", 12345)
+        False
+    """
+    fs_path = resolve(output_path)
+    current = StepLease(fs_path).read()
+    if current is None or not current.worker_id.startswith(f"{socket.gethostname()}-{pid}-"):
+        return False
+    if read_status(fs_path) is not StepStatus.RUNNING:
+        return False
+    write_status(fs_path, StepStatus.FAILED)
+    StepLease(fs_path, worker_id=current.worker_id).release()
+    return True

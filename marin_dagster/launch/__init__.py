@@ -1,1 +1,1 @@
-"""Where steps run: the Dagster executor and the backends it routes steps to."""
+"""Where steps run: the routing executor, its backends and the run launcher."""

@@ -1,0 +1,66 @@
+"""Helpers for tests that run ``dagster job execute`` and read back what the steps recorded."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import yaml
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 180
+
+
+def dagster_execute(
+    env: dict[str, str],
+    *,
+    module: str = "pipelines.sleepy",
+    attribute: str | None = None,
+    run_config: dict[str, Any] | None = None,
+    tmp_path: Path,
+    expect_ok: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dagster job execute -m MODULE -j all_steps`` (with ``-c`` when given)."""
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", module, "-j", "all_steps"]
+    if attribute:
+        command += ["-a", attribute]
+    if run_config is not None:
+        config_file = tmp_path / f"run-config-{len(list(tmp_path.glob('run-config-*')))}.yaml"
+        config_file.write_text(yaml.safe_dump(run_config))
+        command += ["-c", str(config_file)]
+    result = subprocess.run(
+        command, env=env, cwd=TESTS_DIR, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    output = result.stdout + result.stderr
+    if expect_ok:
+        assert result.returncode == 0, f"{command} failed:\n{output[-6000:]}"
+    else:
+        assert result.returncode != 0, f"{command} unexpectedly succeeded:\n{output[-3000:]}"
+    return result
+
+
+def step_records(directory: Path) -> dict[str, dict[str, Any]]:
+    """What each sleepy step wrote about itself: label → {start, end, pid, ...}."""
+    return {p.stem: json.loads(p.read_text()) for p in directory.glob("*.json")}
+
+
+def overlapping(records: list[dict[str, Any]]) -> bool:
+    """True when every interval overlaps every other (all ran at the same time)."""
+    return max(r["start"] for r in records) < min(r["end"] for r in records)
+
+
+def pairwise_disjoint(records: list[dict[str, Any]]) -> bool:
+    ordered = sorted(records, key=lambda r: r["start"])
+    return all(a["end"] <= b["start"] for a, b in itertools.pairwise(ordered))
+
+
+def run_events(home: Path) -> list[dg.EventLogEntry]:
+    """Every Dagster event (with its timestamp) of the single run recorded under ``home``."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        return [e for e in instance.all_logs(run.run_id) if e.dagster_event]
