@@ -11,9 +11,10 @@ Example:
 """
 
 import dataclasses
+import reprlib
 from typing import Any
 
-from marin_dagster.core.encoding import NondeterministicValueError, dumps_version
+from marin_dagster.core.encoding import NondeterministicValueError, versionable_form
 from marin_dagster.core.errors import StepDefinitionError
 from marin_dagster.core.legacy import InputName, OutputName
 from marin_dagster.core.refs import RefKind, StepRef
@@ -49,15 +50,23 @@ def as_ref(obj: object) -> StepRef | None:
     return None
 
 
-def _contains_reference(value: Any) -> bool:
+def _contains_reference(value: Any, seen: set[int] | None = None) -> bool:
     if as_ref(value) is not None or isinstance(value, Versioned):
         return True
+    if isinstance(value, str | int | float | bool) or value is None:
+        return False
+    seen = set() if seen is None else seen
+    if id(value) in seen:  # a value that contains itself: its parts are checked once
+        return False
+    seen.add(id(value))
     if isinstance(value, dict):
-        return any(_contains_reference(v) for v in value.values())
+        return any(_contains_reference(v, seen) for v in value.values())
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_contains_reference(v) for v in value)
+        return any(_contains_reference(v, seen) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return any(_contains_reference(getattr(value, f.name)) for f in dataclasses.fields(value))
+        return any(
+            _contains_reference(getattr(value, f.name), seen) for f in dataclasses.fields(value)
+        )
     return False
 
 
@@ -74,41 +83,63 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
                 field=_field_name(prefix),
             )
         try:
-            dumps_version(value)
-        except (NondeterministicValueError, TypeError, ValueError) as exc:
+            encoded = versionable_form(value)
+        except NondeterministicValueError as exc:
             raise StepDefinitionError(
-                f"versioned value {value!r} cannot be hashed deterministically: {exc}",
+                f"versioned value {reprlib.repr(value)} cannot be hashed deterministically and "
+                f"without loss: {exc}",
                 step=step_name,
                 field=_field_name(prefix),
             ) from exc
-        result.version[prefix] = value
+        result.version[prefix] = encoded  # as Marin's encoder writes it: JSON-safe
+
+    on_path: set[int] = set()  # containers being walked, to refuse a config that contains itself
+
+    def record_ref(ref: StepRef, prefix: str) -> None:
+        if ref.kind is RefKind.STEP:
+            assert ref.step is not None
+            index = len(result.references)
+            result.references.append(ref.step)
+            if ref.blocking:
+                result.dependencies.append(ref.step)
+            else:
+                result.pseudo_dependencies.append(ref.step)
+            result.version[prefix] = f"DEP[{index}]" + (f"/{ref.subpath}" if ref.subpath else "")
+        elif ref.kind is RefKind.HARDCODED:
+            result.version[prefix] = ref.subpath
 
     def recurse(obj: Any, prefix: str) -> None:
-        new_prefix = prefix + "." if prefix else ""
-        if obj is None:
+        if obj is None or isinstance(obj, str | int | float | bool):
             return
         ref = as_ref(obj)
         if ref is not None:
-            if ref.kind is RefKind.STEP:
-                assert ref.step is not None
-                index = len(result.references)
-                result.references.append(ref.step)
-                if ref.blocking:
-                    result.dependencies.append(ref.step)
-                else:
-                    result.pseudo_dependencies.append(ref.step)
-                result.version[prefix] = f"DEP[{index}]" + (
-                    f"/{ref.subpath}" if ref.subpath else ""
-                )
-            elif ref.kind is RefKind.HARDCODED:
-                result.version[prefix] = ref.subpath
-            return
-        if isinstance(obj, Versioned):
+            record_ref(ref, prefix)
+        elif isinstance(obj, Versioned):
             record_versioned(obj.value, prefix)
-        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            for field in dataclasses.fields(obj):
-                recurse(getattr(obj, field.name), new_prefix + field.name)
-        elif isinstance(obj, dict):
+        elif isinstance(obj, dict | list | tuple) or (
+            dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+        ):
+            if id(obj) in on_path:
+                raise StepDefinitionError(
+                    "the config contains itself here (a container holding itself); a config "
+                    "must be a tree: insert a copy, not the container itself",
+                    step=step_name,
+                    field=_field_name(prefix),
+                )
+            on_path.add(id(obj))
+            recurse_container(obj, prefix)
+            on_path.discard(id(obj))
+        elif isinstance(obj, set | frozenset) and _contains_reference(obj):
+            raise StepDefinitionError(
+                f"a {type(obj).__name__} holding references or versioned values is walked in "
+                "iteration order, which Python does not fix; use a list or tuple",
+                step=step_name,
+                field=_field_name(prefix),
+            )
+
+    def recurse_container(obj: Any, prefix: str) -> None:
+        new_prefix = prefix + "." if prefix else ""
+        if isinstance(obj, dict):
             for key, value in obj.items():
                 if not isinstance(key, str):
                     raise StepDefinitionError(
@@ -120,13 +151,9 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
         elif isinstance(obj, list | tuple):
             for index, item in enumerate(obj):
                 recurse(item, new_prefix + f"[{index}]")
-        elif isinstance(obj, set | frozenset) and _contains_reference(obj):
-            raise StepDefinitionError(
-                f"a {type(obj).__name__} holding references or versioned values is walked in "
-                "iteration order, which Python does not fix; use a list or tuple",
-                step=step_name,
-                field=_field_name(prefix),
-            )
+        else:
+            for field in dataclasses.fields(obj):
+                recurse(getattr(obj, field.name), new_prefix + field.name)
 
     recurse(config, "")
     return result
