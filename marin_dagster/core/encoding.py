@@ -122,10 +122,10 @@ def check_versionable(value: Any) -> None:
 
     Example:
         >>> check_versionable({"lr": 0.1, "path": pathlib.Path("a")})
-        >>> check_versionable({1: "x"})
+        >>> check_versionable({1: "x"})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        marin_dagster.core.encoding.UnversionableValueError: dict key 1 is not a str: ...
+        UnversionableValueError: dict key 1 is not a str: ...
     """
     versionable_form(value)
 

@@ -24,7 +24,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from marin_dagster.core.errors import StepDefinitionError
-from marin_dagster.core.refs import Output, RefKind, StepRef, join_subpath, output_ref
+from marin_dagster.core.refs import (
+    Output,
+    RefKind,
+    StepRef,
+    escapes_by_dotdot,
+    join_subpath,
+    output_ref,
+)
 from marin_dagster.core.versioned import Versioned, current_step_name, versioned
 
 if TYPE_CHECKING:
@@ -69,6 +76,32 @@ def validate_step_name(name: object) -> str:
     return name
 
 
+def validate_override(path: object, *, step: str) -> str:
+    """Refuse an ``override_output_path`` that is empty or relative with a ``..`` part.
+
+    An absolute path or URL (Marin's rule) may point anywhere, as in Marin; a relative one is
+    joined under the prefix and must stay there.
+
+    Example:
+        >>> validate_override("/shared/out", step="a")
+        '/shared/out'
+    """
+    if not isinstance(path, str) or not path:
+        raise StepDefinitionError(
+            f"override_output_path must be a non-empty str, got {path!r}",
+            step=step,
+            field="override_output_path",
+        )
+    if escapes_by_dotdot(path):
+        raise StepDefinitionError(
+            f"the relative override {path!r} has a '..' part and could leave the prefix; use a "
+            "path under the prefix, or an absolute path or URL if the step must write elsewhere",
+            step=step,
+            field="override_output_path",
+        )
+    return path
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ExecutorStep(Generic[ConfigT_co]):
     """A step: a function, the config it receives (with references), and where it writes.
@@ -91,10 +124,6 @@ class ExecutorStep(Generic[ConfigT_co]):
     pip_dependency_groups: list[str] | None = dataclasses.field(default=None, repr=False)
     """Accepted for migration from Ray-era Marin; not used (and, as in Marin, not hashed)."""
     ordering_deps: tuple["ExecutorStep[Any]", ...] = dataclasses.field(default=(), repr=False)
-    # Memo slots filled by core.graph (identity-keyed, prefix-free, so safe to cache here).
-    _memo: dict[str, Any] = dataclasses.field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
         if not _building.get():
@@ -104,6 +133,8 @@ class ExecutorStep(Generic[ConfigT_co]):
                 stacklevel=3,
             )
         validate_step_name(self.name)
+        if self.override_output_path is not None:
+            validate_override(self.override_output_path, step=self.name)
         if self.fn is not None and not callable(self.fn):
             raise StepDefinitionError(f"fn must be callable, got {self.fn!r}", step=self.name)
 

@@ -17,7 +17,7 @@ from typing import Any
 from marin_dagster.core.encoding import NondeterministicValueError, versionable_form
 from marin_dagster.core.errors import StepDefinitionError
 from marin_dagster.core.legacy import InputName, OutputName
-from marin_dagster.core.refs import RefKind, StepRef
+from marin_dagster.core.refs import RefKind, StepRef, escapes_by_dotdot
 from marin_dagster.core.steps import ExecutorStep
 from marin_dagster.core.versioned import Versioned
 
@@ -70,6 +70,17 @@ def _contains_reference(value: Any, seen: set[int] | None = None) -> bool:
     return False
 
 
+def check_hardcoded(path: str, *, step: str | None, field: str | None) -> None:
+    """Refuse a relative hardcoded path with a ``..`` part (absolute ones may point anywhere)."""
+    if escapes_by_dotdot(path):
+        raise StepDefinitionError(
+            f"the relative hardcoded path {path!r} has a '..' part and could leave the prefix; "
+            "use a path under the prefix, or an absolute path or URL for data elsewhere",
+            step=step,
+            field=field,
+        )
+
+
 def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
     """Collect the version entries and step references of ``config``."""
     result = ConfigWalk()
@@ -95,51 +106,40 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
 
     on_path: set[int] = set()  # containers being walked, to refuse a config that contains itself
 
-    def record_ref(ref: StepRef, prefix: str) -> None:
-        if ref.kind is RefKind.STEP:
-            assert ref.step is not None
-            index = len(result.references)
-            result.references.append(ref.step)
-            if ref.blocking:
-                result.dependencies.append(ref.step)
-            else:
-                result.pseudo_dependencies.append(ref.step)
-            result.version[prefix] = f"DEP[{index}]" + (f"/{ref.subpath}" if ref.subpath else "")
-        elif ref.kind is RefKind.HARDCODED:
-            result.version[prefix] = ref.subpath
+    def enter(obj: Any, prefix: str) -> None:
+        if id(obj) in on_path:
+            raise StepDefinitionError(
+                "the config contains itself here (a container holding itself); a config must "
+                "be a tree: insert a copy, not the container itself",
+                step=step_name,
+                field=_field_name(prefix),
+            )
+        on_path.add(id(obj))
 
     def recurse(obj: Any, prefix: str) -> None:
         if obj is None or isinstance(obj, str | int | float | bool):
             return
+        new_prefix = prefix + "." if prefix else ""
         ref = as_ref(obj)
         if ref is not None:
-            record_ref(ref, prefix)
+            if ref.kind is RefKind.STEP:
+                assert ref.step is not None
+                index = len(result.references)
+                result.references.append(ref.step)
+                if ref.blocking:
+                    result.dependencies.append(ref.step)
+                else:
+                    result.pseudo_dependencies.append(ref.step)
+                sub = ref.subpath
+                result.version[prefix] = f"DEP[{index}]/{sub}" if sub else f"DEP[{index}]"
+            elif ref.kind is RefKind.HARDCODED:
+                assert ref.subpath is not None
+                check_hardcoded(ref.subpath, step=step_name, field=_field_name(prefix))
+                result.version[prefix] = ref.subpath
         elif isinstance(obj, Versioned):
             record_versioned(obj.value, prefix)
-        elif isinstance(obj, dict | list | tuple) or (
-            dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-        ):
-            if id(obj) in on_path:
-                raise StepDefinitionError(
-                    "the config contains itself here (a container holding itself); a config "
-                    "must be a tree: insert a copy, not the container itself",
-                    step=step_name,
-                    field=_field_name(prefix),
-                )
-            on_path.add(id(obj))
-            recurse_container(obj, prefix)
-            on_path.discard(id(obj))
-        elif isinstance(obj, set | frozenset) and _contains_reference(obj):
-            raise StepDefinitionError(
-                f"a {type(obj).__name__} holding references or versioned values is walked in "
-                "iteration order, which Python does not fix; use a list or tuple",
-                step=step_name,
-                field=_field_name(prefix),
-            )
-
-    def recurse_container(obj: Any, prefix: str) -> None:
-        new_prefix = prefix + "." if prefix else ""
-        if isinstance(obj, dict):
+        elif isinstance(obj, dict):
+            enter(obj, prefix)
             for key, value in obj.items():
                 if not isinstance(key, str):
                     raise StepDefinitionError(
@@ -148,12 +148,24 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
                         field=_field_name(prefix),
                     )
                 recurse(value, new_prefix + key)
+            on_path.discard(id(obj))
         elif isinstance(obj, list | tuple):
+            enter(obj, prefix)
             for index, item in enumerate(obj):
                 recurse(item, new_prefix + f"[{index}]")
-        else:
+            on_path.discard(id(obj))
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            enter(obj, prefix)
             for field in dataclasses.fields(obj):
                 recurse(getattr(obj, field.name), new_prefix + field.name)
+            on_path.discard(id(obj))
+        elif isinstance(obj, set | frozenset) and _contains_reference(obj):
+            raise StepDefinitionError(
+                f"a {type(obj).__name__} holding references or versioned values is walked in "
+                "iteration order, which Python does not fix; use a list or tuple",
+                step=step_name,
+                field=_field_name(prefix),
+            )
 
     recurse(config, "")
     return result
