@@ -5,7 +5,6 @@ Example:
     >>> defs.resolve_job_def("all_steps")  # doctest: +SKIP
 """
 
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,13 +19,12 @@ from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.refs import StepRef
 from marin_dagster.core.runner import RunOptions
 from marin_dagster.core.steps import ExecutorStep
+from marin_dagster.deep_graphs import longest_chain, scope_job_builds
 from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
 from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_name
 
 ALL_STEPS_JOB = "all_steps"
 NONBLOCKING_SUFFIX = ".nonblocking"
-# Dagster builds job graphs recursively: about this many frames per asset in a chain.
-_FRAMES_PER_CHAIN_LINK = 8
 
 
 def _default_key(step: AnyStep, graph: StepGraph, conflicts: Mapping[str, Any]) -> dg.AssetKey:
@@ -48,22 +46,6 @@ def _check_conflicts(graph: StepGraph, disambiguate_keys: bool) -> Mapping[str, 
             field="name",
         )
     return conflicts
-
-
-def _longest_chain(graph: StepGraph) -> int:
-    """Assets on the longest dependency path Dagster will walk (view nodes count too)."""
-    depth: dict[int, int] = {}
-    for s in graph.steps:  # dependencies first
-        through_blocking = (depth[id(d)] + 1 for d in graph.blocking_deps(s))
-        through_views = (depth[id(d)] + 2 for d in graph.pseudo_deps(s))
-        depth[id(s)] = max((*through_blocking, *through_views), default=1)
-    return max(depth.values(), default=0)
-
-
-def _ensure_recursion_headroom(chain: int) -> None:
-    needed = chain * _FRAMES_PER_CHAIN_LINK + 1000
-    if needed > sys.getrecursionlimit():
-        sys.setrecursionlimit(needed)
 
 
 def build_definitions(
@@ -132,16 +114,16 @@ def build_definitions(
         step_assets.append(build_step_asset(s, spec, graph, op_name=op_name, options=options))
     _check_view_keys(views.values(), keys_by_step.values())
     scheduled = graph.scheduled_steps()
-    _ensure_recursion_headroom(_longest_chain(graph))
     jobs = [_job(ALL_STEPS_JOB, [keys_by_step[id(s)] for s in scheduled], executor, graph)]
     if group_jobs:
         jobs.extend(_group_jobs(step_assets, executor, graph))
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[*step_assets, *views.values(), *assets],
         jobs=jobs,
         resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
         executor=executor,
     )
+    return scope_job_builds(defs, longest_chain=longest_chain(graph))
 
 
 def _check_view_keys(views: Iterable[dg.AssetSpec], step_keys: Iterable[dg.AssetKey]) -> None:
