@@ -8,6 +8,7 @@ import dagster as dg
 
 from marin_dagster import metadata_keys as keys
 from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.prefix import check_writable
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
 from marin_dagster.translator import sanitize_name
@@ -37,6 +38,7 @@ def build_step_asset(
         op_tags=op_tags,
     )
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        check_writable(graph.prefix)  # once per process: before anything is written there
         result = run_step(step, graph, options)
         if result.cache_hit:
             context.log.info(f"{step.name}: SUCCESS already recorded at {result.output_path}")

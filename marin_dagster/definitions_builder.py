@@ -5,6 +5,7 @@ Example:
     >>> defs.resolve_job_def("all_steps")  # doctest: +SKIP
 """
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,10 +16,10 @@ from marin_dagster._compat import UnresolvedAssetJobDefinition
 from marin_dagster.assets import build_step_asset, op_name_for
 from marin_dagster.core.describe import config_summary
 from marin_dagster.core.errors import StepDefinitionError
-from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.graph import AnyStep, StepGraph, roots_of
+from marin_dagster.core.prefix import absolute_prefix
 from marin_dagster.core.refs import StepRef
 from marin_dagster.core.runner import RunOptions
-from marin_dagster.core.steps import ExecutorStep
 from marin_dagster.deep_graphs import longest_chain, scope_job_builds
 from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
 from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_name
@@ -27,8 +28,13 @@ ALL_STEPS_JOB = "all_steps"
 NONBLOCKING_SUFFIX = ".nonblocking"
 
 
+# Dagster derives op names from asset keys and allows only these characters in them.
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
 def _default_key(step: AnyStep, graph: StepGraph, conflicts: Mapping[str, Any]) -> dg.AssetKey:
-    parts = step.name.split("/")
+    """The name split on ``/``, each character Dagster rejects mapped to ``_``."""
+    parts = [_KEY_UNSAFE.sub("_", part) for part in step.name.split("/")]
     if step.name in conflicts:
         parts[-1] = f"{parts[-1]}-{graph.version(step).hash}"
     return dg.AssetKey(parts)
@@ -78,8 +84,8 @@ def build_definitions(
     Example:
         >>> defs = build_definitions([train_step])  # doctest: +SKIP
     """
-    roots = [steps] if isinstance(steps, ExecutorStep | StepRef) else list(steps)
-    graph = StepGraph(roots, prefix=prefix)
+    roots = roots_of(steps)
+    graph = StepGraph(roots, prefix=absolute_prefix(prefix))
     translator = translator or MarinTranslator()
     options = run_options or RunOptions(force_run_failed=force_run_failed)
     conflicts = _check_conflicts(graph, disambiguate_keys)
@@ -87,6 +93,7 @@ def build_definitions(
     views: dict[int, dg.AssetSpec] = {}
     step_assets: list[dg.AssetsDefinition] = []
     op_names: set[str] = set()
+    step_by_key: dict[dg.AssetKey, AnyStep] = {}
     for s in graph.steps:  # dependencies first, so upstream keys are final
         version = graph.version(s)
         nonblocking: list[dg.AssetKey] = []
@@ -106,6 +113,7 @@ def build_definitions(
             config_lines=config_summary(s.config),
         )
         spec = translator.get_asset_spec(data)
+        _check_key_free(spec.key, s, step_by_key)
         keys_by_step[id(s)] = spec.key
         op_name = op_name_for(spec.key)
         if op_name in op_names:
@@ -124,6 +132,17 @@ def build_definitions(
         executor=executor,
     )
     return scope_job_builds(defs, longest_chain=longest_chain(graph))
+
+
+def _check_key_free(key: dg.AssetKey, step: AnyStep, taken: dict[dg.AssetKey, AnyStep]) -> None:
+    other = taken.setdefault(key, step)
+    if other is not step:
+        raise StepDefinitionError(
+            f"its asset key {key.to_user_string()!r} is also the key of step {other.name!r} "
+            "(characters Dagster rejects in keys are mapped to '_'); rename one of them",
+            step=step.name,
+            field="name",
+        )
 
 
 def _check_view_keys(views: Iterable[dg.AssetSpec], step_keys: Iterable[dg.AssetKey]) -> None:

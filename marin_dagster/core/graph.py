@@ -19,7 +19,7 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from marin_dagster.core.encoding import version_hash
 from marin_dagster.core.errors import StepCycleError, StepDefinitionError
@@ -27,7 +27,7 @@ from marin_dagster.core.overlap import check_disjoint_outputs
 from marin_dagster.core.refs import RefKind, StepRef
 from marin_dagster.core.resolve import default_prefix, prefix_absolute, resolve_config, resolve_ref
 from marin_dagster.core.scoped import gc_paused
-from marin_dagster.core.steps import ExecutorStep, make_step
+from marin_dagster.core.steps import STEP_FACTORY_ATTR, ExecutorStep, make_step
 from marin_dagster.core.walk import ConfigWalk, check_hardcoded, walk_config
 
 MAX_INLINE_DEPTH = 4
@@ -170,12 +170,48 @@ def step_version(step: AnyStep) -> StepVersion:
     return versions.records[id(step)]
 
 
-def _root_step(item: "AnyStep | StepRef") -> AnyStep:
+def _root_step(item: object) -> AnyStep:
     if isinstance(item, ExecutorStep):
         return item
     if isinstance(item, StepRef) and item.step is not None:
         return item.step
-    raise StepDefinitionError(f"expected an ExecutorStep or a reference to one, got {item!r}")
+    raise StepDefinitionError(_not_a_step(item), field="steps")
+
+
+def _not_a_step(item: object) -> str:
+    factory = getattr(item, STEP_FACTORY_ATTR, None)
+    if factory is not None:
+        fn = getattr(item, "__name__", "the factory")
+        return (
+            f"got the @step factory {fn} (step {factory!r}), not a step; did you mean {fn}()? "
+            "Calling the factory builds the step"
+        )
+    if isinstance(item, str):
+        return (
+            f"got the str {item!r}; pass steps (what a @step factory returns) or references to "
+            "them, not names or paths"
+        )
+    return f"expected an ExecutorStep or a reference to one, got {type(item).__name__}: {item!r}"
+
+
+def roots_of(steps: object) -> "list[AnyStep | StepRef]":
+    """The steps named by one step, one reference, or an iterable of them; anything else fails.
+
+    Example:
+        >>> roots_of("tokenize/fineweb")
+        Traceback (most recent call last):
+        ...
+        marin_dagster.core.errors.StepDefinitionError: field 'steps': got the str ...
+    """
+    if isinstance(steps, ExecutorStep | StepRef):
+        items: list[object] = [steps]
+    elif isinstance(steps, str | bytes) or not isinstance(steps, Iterable):
+        raise StepDefinitionError(_not_a_step(steps), field="steps")
+    else:
+        items = list(steps)
+    for item in items:
+        _root_step(item)
+    return cast("list[AnyStep | StepRef]", items)
 
 
 class StepGraph:
