@@ -71,7 +71,8 @@ def build_definitions(
 
     Args:
         steps: a step, a reference, or a list of them; transitive dependencies are included.
-        prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default).
+        prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default);
+            a relative one is made absolute, a URL protocol fsspec does not know is refused.
         translator: customises each step's ``AssetSpec``.
         disambiguate_keys: key steps that share a name by ``name-hash`` instead of failing.
         group_jobs: also add a ``{group}_steps`` job per group (first name segment).
