@@ -142,12 +142,22 @@ def versionable_form(value: Any) -> Any:
         >>> versionable_form({"root": pathlib.Path("a/b"), "n": (1, 2)})
         {'root': 'a/b', 'n': (1, 2)}
     """
-    on_path: set[int] = set()
+    if isinstance(value, JSON_SCALARS):  # the common case: nothing to walk
+        return value
+    return _Encoding().visit(value, "")
 
+
+class _Encoding:
+    """One :func:`versionable_form` walk (a class, so no closure cycles are left for the GC)."""
+
+    def __init__(self) -> None:
+        self.on_path: set[int] = set()
+
+    @staticmethod
     def fail(error: type[NondeterministicValueError], message: str, where: str) -> Any:
         raise error(f"{message} (at {where})" if where else message)
 
-    def visit(obj: Any, where: str) -> Any:
+    def visit(self, obj: Any, where: str) -> Any:
         if isinstance(obj, JSON_SCALARS):
             return obj
         if isinstance(obj, datetime.timedelta):
@@ -155,48 +165,45 @@ def versionable_form(value: Any) -> Any:
         if isinstance(obj, pathlib.PurePath):
             return str(obj)
         if isinstance(obj, set | frozenset):
-            return fail(NondeterministicValueError, _set_message(obj), where)
+            return self.fail(NondeterministicValueError, _set_message(obj), where)
         is_dataclass = dataclasses.is_dataclass(obj) and not isinstance(obj, type)
         if not (is_dataclass or isinstance(obj, dict | list | tuple)):
             problem = _text_form_problem(obj)
             if problem is None:
                 return str(obj)
             address = _MEMORY_ADDRESS.search(problem) is not None
-            return fail(
-                NondeterministicValueError if address else UnversionableValueError, problem, where
-            )
-        if id(obj) in on_path:
-            return fail(UnversionableValueError, "the value contains itself", where)
-        on_path.add(id(obj))
+            error = NondeterministicValueError if address else UnversionableValueError
+            return self.fail(error, problem, where)
+        if id(obj) in self.on_path:
+            return self.fail(UnversionableValueError, "the value contains itself", where)
+        self.on_path.add(id(obj))
         try:
-            return visit_container(obj, where, is_dataclass)
+            return self.visit_container(obj, where, is_dataclass)
         finally:
-            on_path.discard(id(obj))
+            self.on_path.discard(id(obj))
 
-    def visit_container(obj: Any, where: str, is_dataclass: bool) -> Any:
+    def visit_container(self, obj: Any, where: str, is_dataclass: bool) -> Any:
         if is_dataclass:  # Marin: dataclasses.asdict
             return {
-                f.name: visit(getattr(obj, f.name), f"{where}.{f.name}" if where else f.name)
+                f.name: self.visit(getattr(obj, f.name), f"{where}.{f.name}" if where else f.name)
                 for f in dataclasses.fields(obj)
             }
         if isinstance(obj, dict):
             out: dict[str, Any] = {}
             for key, item in obj.items():
                 if not isinstance(key, str):
-                    fail(
+                    self.fail(
                         UnversionableValueError,
                         f"dict key {key!r} is not a str: JSON would write it as "
                         f"{json.dumps(str(key))}, so {{{key!r}: ...}} and {{{str(key)!r}: ...}} "
                         "would share a hash; use str keys",
                         where,
                     )
-                out[key] = visit(item, f"{where}.{key}" if where else key)
+                out[key] = self.visit(item, f"{where}.{key}" if where else key)
             same = all(out[k] is v for k, v in obj.items())
             return obj if same else out
-        items = [visit(item, f"{where}[{index}]") for index, item in enumerate(obj)]
+        items = [self.visit(item, f"{where}[{index}]") for index, item in enumerate(obj)]
         return obj if all(a is b for a, b in zip(items, obj, strict=True)) else items
-
-    return visit(value, "")
 
 
 def dumps_version(value: Any) -> str:

@@ -83,42 +83,52 @@ def check_hardcoded(path: str, *, step: str | None, field: str | None) -> None:
 
 def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
     """Collect the version entries and step references of ``config``."""
-    result = ConfigWalk()
+    walker = _Walker(step_name)
+    walker.recurse(config, "")
+    return walker.result
 
-    def record_versioned(value: Any, prefix: str) -> None:
+
+class _Walker:
+    """One config walk (a class, so no closure cycles are left for the cyclic GC)."""
+
+    def __init__(self, step_name: str) -> None:
+        self.step_name = step_name
+        self.result = ConfigWalk()
+        self.on_path: set[int] = set()  # containers being walked: a config must be a tree
+
+    def error(self, message: str, prefix: str) -> StepDefinitionError:
+        return StepDefinitionError(message, step=self.step_name, field=_field_name(prefix))
+
+    def record_versioned(self, value: Any, prefix: str) -> None:
         if _contains_reference(value):
-            raise StepDefinitionError(
+            raise self.error(
                 "versioned(...) holds a step reference or a nested versioned value; references "
                 "are versioned already, so put them in the config directly",
-                step=step_name,
-                field=_field_name(prefix),
+                prefix,
             )
         try:
             encoded = versionable_form(value)
         except NondeterministicValueError as exc:
-            raise StepDefinitionError(
+            raise self.error(
                 f"versioned value {reprlib.repr(value)} cannot be hashed deterministically and "
                 f"without loss: {exc}",
-                step=step_name,
-                field=_field_name(prefix),
+                prefix,
             ) from exc
-        result.version[prefix] = encoded  # as Marin's encoder writes it: JSON-safe
+        self.result.version[prefix] = encoded  # as Marin's encoder writes it: JSON-safe
 
-    on_path: set[int] = set()  # containers being walked, to refuse a config that contains itself
-
-    def enter(obj: Any, prefix: str) -> None:
-        if id(obj) in on_path:
-            raise StepDefinitionError(
+    def enter(self, obj: Any, prefix: str) -> None:
+        if id(obj) in self.on_path:
+            raise self.error(
                 "the config contains itself here (a container holding itself); a config must "
                 "be a tree: insert a copy, not the container itself",
-                step=step_name,
-                field=_field_name(prefix),
+                prefix,
             )
-        on_path.add(id(obj))
+        self.on_path.add(id(obj))
 
-    def recurse(obj: Any, prefix: str) -> None:
+    def recurse(self, obj: Any, prefix: str) -> None:
         if obj is None or isinstance(obj, str | int | float | bool):
             return
+        result = self.result
         new_prefix = prefix + "." if prefix else ""
         ref = as_ref(obj)
         if ref is not None:
@@ -134,38 +144,30 @@ def walk_config(config: Any, *, step_name: str) -> ConfigWalk:
                 result.version[prefix] = f"DEP[{index}]/{sub}" if sub else f"DEP[{index}]"
             elif ref.kind is RefKind.HARDCODED:
                 assert ref.subpath is not None
-                check_hardcoded(ref.subpath, step=step_name, field=_field_name(prefix))
+                check_hardcoded(ref.subpath, step=self.step_name, field=_field_name(prefix))
                 result.version[prefix] = ref.subpath
         elif isinstance(obj, Versioned):
-            record_versioned(obj.value, prefix)
+            self.record_versioned(obj.value, prefix)
         elif isinstance(obj, dict):
-            enter(obj, prefix)
+            self.enter(obj, prefix)
             for key, value in obj.items():
                 if not isinstance(key, str):
-                    raise StepDefinitionError(
-                        f"dict keys must be strs to be hashed, got {key!r}",
-                        step=step_name,
-                        field=_field_name(prefix),
-                    )
-                recurse(value, new_prefix + key)
-            on_path.discard(id(obj))
+                    raise self.error(f"dict keys must be strs to be hashed, got {key!r}", prefix)
+                self.recurse(value, new_prefix + key)
+            self.on_path.discard(id(obj))
         elif isinstance(obj, list | tuple):
-            enter(obj, prefix)
+            self.enter(obj, prefix)
             for index, item in enumerate(obj):
-                recurse(item, new_prefix + f"[{index}]")
-            on_path.discard(id(obj))
+                self.recurse(item, new_prefix + f"[{index}]")
+            self.on_path.discard(id(obj))
         elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            enter(obj, prefix)
+            self.enter(obj, prefix)
             for field in dataclasses.fields(obj):
-                recurse(getattr(obj, field.name), new_prefix + field.name)
-            on_path.discard(id(obj))
+                self.recurse(getattr(obj, field.name), new_prefix + field.name)
+            self.on_path.discard(id(obj))
         elif isinstance(obj, set | frozenset) and _contains_reference(obj):
-            raise StepDefinitionError(
+            raise self.error(
                 f"a {type(obj).__name__} holding references or versioned values is walked in "
                 "iteration order, which Python does not fix; use a list or tuple",
-                step=step_name,
-                field=_field_name(prefix),
+                prefix,
             )
-
-    recurse(config, "")
-    return result
