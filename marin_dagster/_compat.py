@@ -5,6 +5,10 @@ Example:
     'UnresolvedAssetJobDefinition'
 """
 
+from collections.abc import Callable
+from typing import Any, cast
+
+import dagster as dg
 from dagster._cli.api import _execute_step_command_body as execute_step_events
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
@@ -47,4 +51,46 @@ __all__ = [
     "UnresolvedAssetJobDefinition",
     "WorkerStatus",
     "execute_step_events",
+    "wrap_job_builds",
 ]
+
+JobBuild = Callable[[], dg.JobDefinition]
+
+
+def wrap_job_builds(
+    repository: dg.RepositoryDefinition, around: Callable[[JobBuild], dg.JobDefinition]
+) -> bool:
+    """Run every lazy job build of ``repository`` through ``around``; subsets of those jobs too.
+
+    Dagster keeps each job of a ``Definitions`` as a loader until first asked for it (by
+    ``resolve_job_def``, ``dagster job execute``, the webserver's snapshot, a run worker);
+    the implicit ``__ASSET_JOB`` included. Returns ``False`` (changing nothing) if this Dagster
+    version keeps its loaders elsewhere.
+    """
+    index = getattr(getattr(repository, "_repository_data", None), "_jobs", None)
+    loaders = getattr(index, "_definitions", None)
+    if not isinstance(loaders, dict):
+        return False
+    for name, source in list(loaders.items()):
+        if callable(source) and not isinstance(source, dg.JobDefinition):
+            loaders[name] = _wrapped_build(cast("JobBuild", source), around)
+    return True
+
+
+def _wrapped_build(build: JobBuild, around: Callable[[JobBuild], dg.JobDefinition]) -> JobBuild:
+    def scoped_build() -> dg.JobDefinition:
+        return _wrap_subsets(around(build), around)
+
+    return scoped_build
+
+
+def _wrap_subsets(
+    job: dg.JobDefinition, around: Callable[[JobBuild], dg.JobDefinition]
+) -> dg.JobDefinition:
+    original = job.get_subset
+
+    def get_subset(**selection: Any) -> dg.JobDefinition:
+        return _wrap_subsets(around(lambda: original(**selection)), around)
+
+    setattr(job, "get_subset", get_subset)  # noqa: B010 (an instance attribute shadows it)
+    return job

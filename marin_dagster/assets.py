@@ -14,6 +14,7 @@ import dagster as dg
 from marin_dagster import metadata_keys as keys
 from marin_dagster.core.gcs import GcsSettings, use_gcs
 from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.prefix import check_writable
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
 from marin_dagster.launch.worker import current_backend
@@ -64,6 +65,7 @@ def build_step_asset(
         op_tags[keys.RESOURCES_TAG] = step.resources.to_json()
 
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        check_writable(graph.prefix)  # once per process: before anything is written there
         settings: MarinRunSettings = getattr(context.resources, keys.RUN_SETTINGS_KEY)
         run_options = settings.options_for(step.name, options)
         with step_storage(context.resources):

@@ -5,7 +5,7 @@ Example:
     >>> defs.resolve_job_def("all_steps")  # doctest: +SKIP
 """
 
-import sys
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,10 +16,11 @@ from marin_dagster._compat import UnresolvedAssetJobDefinition
 from marin_dagster.assets import build_step_asset, op_name_for
 from marin_dagster.core.describe import config_summary
 from marin_dagster.core.errors import StepDefinitionError
-from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.graph import AnyStep, StepGraph, roots_of
+from marin_dagster.core.prefix import absolute_prefix
 from marin_dagster.core.refs import StepRef
 from marin_dagster.core.runner import RunOptions
-from marin_dagster.core.steps import ExecutorStep
+from marin_dagster.deep_graphs import longest_chain, scope_job_builds
 from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
 from marin_dagster.launch.executor import make_marin_executor, marin_executor
 from marin_dagster.launch.settings import ExecutorSettings
@@ -28,12 +29,15 @@ from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_na
 
 ALL_STEPS_JOB = "all_steps"
 NONBLOCKING_SUFFIX = ".nonblocking"
-# Dagster builds job graphs recursively: about this many frames per asset in a chain.
-_FRAMES_PER_CHAIN_LINK = 8
+
+
+# Dagster derives op names from asset keys and allows only these characters in them.
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 def _default_key(step: AnyStep, graph: StepGraph, conflicts: Mapping[str, Any]) -> dg.AssetKey:
-    parts = step.name.split("/")
+    """The name split on ``/``, each character Dagster rejects mapped to ``_``."""
+    parts = [_KEY_UNSAFE.sub("_", part) for part in step.name.split("/")]
     if step.name in conflicts:
         parts[-1] = f"{parts[-1]}-{graph.version(step).hash}"
     return dg.AssetKey(parts)
@@ -51,22 +55,6 @@ def _check_conflicts(graph: StepGraph, disambiguate_keys: bool) -> Mapping[str, 
             field="name",
         )
     return conflicts
-
-
-def _longest_chain(graph: StepGraph) -> int:
-    """Assets on the longest dependency path Dagster will walk (view nodes count too)."""
-    depth: dict[int, int] = {}
-    for s in graph.steps:  # dependencies first
-        through_blocking = (depth[id(d)] + 1 for d in graph.blocking_deps(s))
-        through_views = (depth[id(d)] + 2 for d in graph.pseudo_deps(s))
-        depth[id(s)] = max((*through_blocking, *through_views), default=1)
-    return max(depth.values(), default=0)
-
-
-def _ensure_recursion_headroom(chain: int) -> None:
-    needed = chain * _FRAMES_PER_CHAIN_LINK + 1000
-    if needed > sys.getrecursionlimit():
-        sys.setrecursionlimit(needed)
 
 
 def build_definitions(
@@ -87,7 +75,8 @@ def build_definitions(
 
     Args:
         steps: a step, a reference, or a list of them; transitive dependencies are included.
-        prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default).
+        prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default);
+            a relative one is made absolute, a URL protocol fsspec does not know is refused.
         translator: customises each step's ``AssetSpec``.
         disambiguate_keys: key steps that share a name by ``name-hash`` instead of failing.
         group_jobs: also add a ``{group}_steps`` job per group (first name segment).
@@ -105,8 +94,8 @@ def build_definitions(
     Example:
         >>> defs = build_definitions([train_step])  # doctest: +SKIP
     """
-    roots = [steps] if isinstance(steps, ExecutorStep | StepRef) else list(steps)
-    graph = StepGraph(roots, prefix=prefix)
+    roots = roots_of(steps)
+    graph = StepGraph(roots, prefix=absolute_prefix(prefix))
     translator = translator or MarinTranslator()
     options = run_options or RunOptions(force_run_failed=force_run_failed)
     if executor_settings is not None:
@@ -119,6 +108,7 @@ def build_definitions(
     step_assets: list[dg.AssetsDefinition] = []
     op_names: set[str] = set()
     settings = MarinRunSettings()
+    step_by_key: dict[dg.AssetKey, AnyStep] = {}
     for s in graph.steps:  # dependencies first, so upstream keys are final
         version = graph.version(s)
         nonblocking: list[dg.AssetKey] = []
@@ -138,6 +128,7 @@ def build_definitions(
             config_lines=config_summary(s.config),
         )
         spec = translator.get_asset_spec(data)
+        _check_key_free(spec.key, s, step_by_key)
         keys_by_step[id(s)] = spec.key
         op_name = op_name_for(spec.key)
         if op_name in op_names:
@@ -148,19 +139,27 @@ def build_definitions(
         )
     _check_view_keys(views.values(), keys_by_step.values())
     scheduled = graph.scheduled_steps()
-    _ensure_recursion_headroom(_longest_chain(graph))
     jobs = [_job(ALL_STEPS_JOB, [keys_by_step[id(s)] for s in scheduled], executor, graph)]
     if group_jobs:
         jobs.extend(_group_jobs(step_assets, executor, graph))
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[*step_assets, *views.values(), *assets],
         jobs=jobs,
-        resources={
-            IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix),
-            **(resources or {}),
-        },
+        resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
         executor=executor,
     )
+    return scope_job_builds(defs, longest_chain=longest_chain(graph))
+
+
+def _check_key_free(key: dg.AssetKey, step: AnyStep, taken: dict[dg.AssetKey, AnyStep]) -> None:
+    other = taken.setdefault(key, step)
+    if other is not step:
+        raise StepDefinitionError(
+            f"its asset key {key.to_user_string()!r} is also the key of step {other.name!r} "
+            "(characters Dagster rejects in keys are mapped to '_'); rename one of them",
+            step=step.name,
+            field="name",
+        )
 
 
 def _check_view_keys(views: Iterable[dg.AssetSpec], step_keys: Iterable[dg.AssetKey]) -> None:

@@ -12,7 +12,6 @@ Example:
     ...     ...
 """
 
-import posixpath
 from typing import Any
 
 import dagster as dg
@@ -22,6 +21,10 @@ from marin_dagster import metadata_keys as keys
 from marin_dagster.core.resolve import default_prefix, prefix_absolute
 
 IO_MANAGER_KEY = "marin_io_manager"
+
+
+class NoOutputPathError(LookupError):
+    """An input's upstream asset has no recorded output path (it was never materialized)."""
 
 
 def _metadata_path(metadata: Any) -> str | None:
@@ -53,17 +56,28 @@ class MarinPathIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({keys.OUTPUT_PATH: dg.MetadataValue.path(self.absolute(obj))})
 
     def load_input(self, context: dg.InputContext) -> str:
-        """The upstream asset's output path."""
+        """The upstream asset's output path: from its definition, else its last materialization.
+
+        Never a guessed path: an upstream with neither fails, naming the asset.
+        """
         upstream = context.upstream_output
         path = _metadata_path(upstream.definition_metadata) if upstream is not None else None
         if path is None and context.has_asset_key:
             event = context.instance.get_latest_materialization_event(context.asset_key)
             materialization = event.asset_materialization if event is not None else None
             path = _metadata_path(materialization.metadata) if materialization else None
-            if path is None:
-                path = posixpath.join(self.prefix, *context.asset_key.path)
         if path is None:
-            raise ValueError(f"no output path is known for input {context.name!r}")
+            what = (
+                f"asset {context.asset_key.to_user_string()!r}"
+                if context.has_asset_key
+                else f"input {context.name!r}"
+            )
+            raise NoOutputPathError(
+                f"no output path is known for {what}: it is not a Marin step and no "
+                f"materialization of it recorded {keys.OUTPUT_PATH!r}; materialize it first "
+                "(returning its path as a str), or read a step's output instead. "
+                f"{type(self).__name__} never guesses an unversioned path."
+            )
         return path
 
     def absolute(self, path: str) -> str:

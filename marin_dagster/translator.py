@@ -47,7 +47,7 @@ class MarinStepData:
         step: the (canonical) step.
         key: the default asset key (the step name split on ``/``, or disambiguated).
         version: the 6-hex hash (Dagster's ``code_version``).
-        version_dict: Marin's version dict.
+        version_dict: Marin's version dict, its values as Marin's encoder writes them (JSON-safe).
         version_str: the version dict as hashed (``md5(version_str)[:6] == version``).
         output_path: the versioned output path under the prefix.
         deps: keys of the assets this step waits for (blocking references).

@@ -5,8 +5,9 @@ non-blocking references); a dependency contributes its whole version dict when i
 blocking-dependency depth is at most 4, else ``"{name}-{hash}"``; ``hash = md5(json)[:6]``;
 ``path = os.path.join(prefix, name + "-" + hash)`` unless ``override_output_path`` is set.
 
-Each step's version is computed once and kept on the step (it never depends on the prefix), so
-a graph is hashed once per step however many paths lead to it.
+Each step's version is computed once per graph and kept by the graph (never on the step: a
+config edited after a first graph must not keep a stale hash), so a graph is hashed once per
+step however many paths lead to it.
 
 Example:
     >>> graph = StepGraph([some_step], prefix="/p")  # doctest: +SKIP
@@ -14,23 +15,22 @@ Example:
     '/p/download/fineweb-2aeb1d'
 """
 
-import contextlib
 import dataclasses
-import gc
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from marin_dagster.core.encoding import version_hash
 from marin_dagster.core.errors import StepCycleError, StepDefinitionError
+from marin_dagster.core.overlap import check_disjoint_outputs
 from marin_dagster.core.refs import RefKind, StepRef
 from marin_dagster.core.resolve import default_prefix, prefix_absolute, resolve_config, resolve_ref
-from marin_dagster.core.steps import ExecutorStep, make_step
-from marin_dagster.core.walk import ConfigWalk, walk_config
+from marin_dagster.core.scoped import gc_paused
+from marin_dagster.core.steps import STEP_FACTORY_ATTR, ExecutorStep, make_step
+from marin_dagster.core.walk import ConfigWalk, check_hardcoded, walk_config
 
 MAX_INLINE_DEPTH = 4
-_MEMO_KEY = "version"
 
 AnyStep = ExecutorStep[Any]
 
@@ -60,115 +60,158 @@ def _unique(steps: Iterable[AnyStep]) -> list[AnyStep]:
     return out
 
 
-def _children(step: AnyStep) -> list[AnyStep]:
-    walk: ConfigWalk = step._memo["walk"]
-    return _unique([*walk.dependencies, *walk.pseudo_dependencies, *step.ordering_deps])
+class _Versions:
+    """Walks and versions of steps, computed once each and cached by step identity.
+
+    One instance belongs to one :class:`StepGraph` (or one :func:`step_version` call): nothing
+    is stored on the steps, so a config edited after a first build is walked afresh next time.
+    """
+
+    def __init__(self) -> None:
+        self.walks: dict[int, ConfigWalk] = {}
+        self.records: dict[int, StepVersion] = {}
+
+    def walk(self, step: AnyStep) -> ConfigWalk:
+        walk = self.walks.get(id(step))
+        if walk is None:
+            walk = self.walks[id(step)] = walk_config(step.config, step_name=step.name)
+        return walk
+
+    def children(self, step: AnyStep) -> list[AnyStep]:
+        walk = self.walks[id(step)]
+        return _unique([*walk.dependencies, *walk.pseudo_dependencies, *step.ordering_deps])
+
+    def compute_all(self, roots: Iterable[AnyStep]) -> list[AnyStep]:
+        """Version every step reachable from ``roots``; return them dependencies first."""
+        order = self.post_order(roots)
+        for node in order:
+            if id(node) not in self.records:
+                self.records[id(node)] = self._compute(node)
+        return order
+
+    def _compute(self, step: AnyStep) -> StepVersion:
+        walk = self.walks[id(step)]
+        deps = [self.records[id(d)] for d in walk.dependencies]
+        pseudo = [self.records[id(d)] for d in walk.pseudo_dependencies]
+        version: dict[str, Any] = {
+            "name": step.name,
+            "config": walk.version,
+            "dependencies": [
+                v.as_dependency(d.name) for v, d in zip(deps, walk.dependencies, strict=True)
+            ],
+        }
+        if pseudo:
+            version["pseudo_dependencies"] = [
+                v.as_dependency(d.name)
+                for v, d in zip(pseudo, walk.pseudo_dependencies, strict=True)
+            ]
+        depth = 0 if not deps else 1 + max(v.depth for v in deps)
+        try:
+            version_str, hashed = version_hash(version)
+        except (TypeError, ValueError) as exc:  # already checked per field by the walk
+            raise StepDefinitionError(
+                f"cannot serialise the version: {exc}", step=step.name
+            ) from exc
+        return StepVersion(walk, version, version_str, hashed, depth)
+
+    def post_order(self, roots: Iterable[AnyStep]) -> list[AnyStep]:
+        """Every step reachable from ``roots``, dependencies first (Marin's discovery order).
+
+        Iterative, so chains of any depth work; a cycle raises :class:`StepCycleError`.
+        """
+        order: list[AnyStep] = []
+        state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+        for root in roots:
+            if state.get(id(root)) == 2:
+                continue
+            stack: list[tuple[AnyStep, bool]] = [(root, False)]
+            path: list[AnyStep] = []
+            while stack:
+                node, expanded = stack.pop()
+                if expanded:
+                    state[id(node)] = 2
+                    path.pop()
+                    order.append(node)
+                    continue
+                mark = state.get(id(node))
+                if mark == 2:
+                    continue
+                if mark == 1:
+                    _raise_cycle([*path[path.index(node) :], node])
+                state[id(node)] = 1
+                path.append(node)
+                self.walk(node)
+                stack.append((node, True))
+                for child in reversed(self.children(node)):
+                    child_mark = state.get(id(child))
+                    if child_mark == 1:
+                        _raise_cycle([*path[path.index(child) :], child])
+                    if child_mark is None:
+                        stack.append((child, False))
+        return order
 
 
-def _walk(step: AnyStep) -> ConfigWalk:
-    walk = step._memo.get("walk")
-    if walk is None:
-        walk = walk_config(step.config, step_name=step.name)
-        step._memo["walk"] = walk
-    return walk
-
-
-def _compute(step: AnyStep) -> StepVersion:
-    walk: ConfigWalk = step._memo["walk"]
-    deps = [d._memo[_MEMO_KEY] for d in walk.dependencies]
-    pseudo = [d._memo[_MEMO_KEY] for d in walk.pseudo_dependencies]
-    version: dict[str, Any] = {
-        "name": step.name,
-        "config": walk.version,
-        "dependencies": [
-            v.as_dependency(d.name) for v, d in zip(deps, walk.dependencies, strict=True)
-        ],
-    }
-    if pseudo:
-        version["pseudo_dependencies"] = [
-            v.as_dependency(d.name) for v, d in zip(pseudo, walk.pseudo_dependencies, strict=True)
-        ]
-    depth = 0 if not deps else 1 + max(v.depth for v in deps)
-    try:
-        version_str, hashed = version_hash(version)
-    except (TypeError, ValueError) as exc:  # already checked per field by the walk
-        raise StepDefinitionError(f"cannot serialise the version: {exc}", step=step.name) from exc
-    return StepVersion(walk, version, version_str, hashed, depth)
+def _raise_cycle(cycle: list[AnyStep]) -> None:
+    raise StepCycleError(
+        "dependency cycle: " + " -> ".join(s.name for s in cycle), step=cycle[-1].name
+    )
 
 
 def post_order(roots: Iterable[AnyStep]) -> list[AnyStep]:
-    """Every step reachable from ``roots``, dependencies first (Marin's discovery order).
-
-    Iterative, so chains of any depth work; a cycle raises :class:`StepCycleError`.
-    """
-    order: list[AnyStep] = []
-    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
-    for root in roots:
-        if state.get(id(root)) == 2:
-            continue
-        stack: list[tuple[AnyStep, bool]] = [(root, False)]
-        path: list[AnyStep] = []
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                state[id(node)] = 2
-                path.pop()
-                order.append(node)
-                continue
-            mark = state.get(id(node))
-            if mark == 2:
-                continue
-            if mark == 1:
-                cycle = [*path[path.index(node) :], node]
-                raise StepCycleError(
-                    "dependency cycle: " + " -> ".join(s.name for s in cycle), step=node.name
-                )
-            state[id(node)] = 1
-            path.append(node)
-            _walk(node)
-            stack.append((node, True))
-            for child in reversed(_children(node)):
-                child_mark = state.get(id(child))
-                if child_mark == 1:
-                    cycle = [*path[path.index(child) :], child]
-                    raise StepCycleError(
-                        "dependency cycle: " + " -> ".join(s.name for s in cycle), step=child.name
-                    )
-                if child_mark is None:
-                    stack.append((child, False))
-    return order
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many small acyclic records (it scales badly there)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    """Every step reachable from ``roots``, dependencies first (Marin's discovery order)."""
+    return _Versions().post_order(roots)
 
 
 def step_version(step: AnyStep) -> StepVersion:
-    """The (memoized) version of ``step``, computing its dependencies' versions first."""
-    cached = step._memo.get(_MEMO_KEY)
-    if cached is not None:
-        return cached
-    with _gc_paused():
-        for node in post_order([step]):
-            if _MEMO_KEY not in node._memo:
-                node._memo[_MEMO_KEY] = _compute(node)
-    return step._memo[_MEMO_KEY]
+    """The version of ``step``, computing its dependencies' versions first (nothing cached)."""
+    versions = _Versions()
+    with gc_paused():
+        versions.compute_all([step])
+    return versions.records[id(step)]
 
 
-def _root_step(item: "AnyStep | StepRef") -> AnyStep:
+def _root_step(item: object) -> AnyStep:
     if isinstance(item, ExecutorStep):
         return item
     if isinstance(item, StepRef) and item.step is not None:
         return item.step
-    raise StepDefinitionError(f"expected an ExecutorStep or a reference to one, got {item!r}")
+    raise StepDefinitionError(_not_a_step(item), field="steps")
+
+
+def _not_a_step(item: object) -> str:
+    factory = getattr(item, STEP_FACTORY_ATTR, None)
+    if factory is not None:
+        fn = getattr(item, "__name__", "the factory")
+        return (
+            f"got the @step factory {fn} (step {factory!r}), not a step; did you mean {fn}()? "
+            "Calling the factory builds the step"
+        )
+    if isinstance(item, str):
+        return (
+            f"got the str {item!r}; pass steps (what a @step factory returns) or references to "
+            "them, not names or paths"
+        )
+    return f"expected an ExecutorStep or a reference to one, got {type(item).__name__}: {item!r}"
+
+
+def roots_of(steps: object) -> "list[AnyStep | StepRef]":
+    """The steps named by one step, one reference, or an iterable of them; anything else fails.
+
+    Example:
+        >>> roots_of("tokenize/fineweb")
+        Traceback (most recent call last):
+        ...
+        marin_dagster.core.errors.StepDefinitionError: field 'steps': got the str ...
+    """
+    if isinstance(steps, ExecutorStep | StepRef):
+        items: list[object] = [steps]
+    elif isinstance(steps, str | bytes) or not isinstance(steps, Iterable):
+        raise StepDefinitionError(_not_a_step(steps), field="steps")
+    else:
+        items = list(steps)
+    for item in items:
+        _root_step(item)
+    return cast("list[AnyStep | StepRef]", items)
 
 
 class StepGraph:
@@ -182,26 +225,32 @@ class StepGraph:
     def __init__(self, roots: Iterable["AnyStep | StepRef"], *, prefix: str | None = None):
         self.prefix = prefix if prefix is not None else default_prefix()
         self.roots = _unique(_root_step(r) for r in roots)
-        with _gc_paused():
-            every = post_order(self.roots)
-            for node in every:
-                if _MEMO_KEY not in node._memo:
-                    node._memo[_MEMO_KEY] = _compute(node)
+        self._versions = _Versions()
         self._canonical: dict[int, AnyStep] = {}
-        by_version: dict[str, AnyStep] = {}
         self.steps: list[AnyStep] = []
+        with gc_paused():  # many small acyclic records: the cyclic GC only slows this down
+            self._build()
+        self._warn_unreferenced_requires()
+
+    def _build(self) -> None:
+        every = self._versions.compute_all(self.roots)
+        records = self._versions.records
+        by_version: dict[str, AnyStep] = {}
         for node in every:
-            first = by_version.setdefault(node._memo[_MEMO_KEY].version_str, node)
+            first = by_version.setdefault(records[id(node)].version_str, node)
             self._canonical[id(node)] = first
             if first is node:
                 self.steps.append(node)
         self._paths = {id(s): self._own_path(s) for s in self.steps}
-        self._warn_unreferenced_requires()
+        check_disjoint_outputs(
+            [(s.name, self._paths[id(s)], s.override_output_path is not None) for s in self.steps],
+            prefix=self.prefix,
+        )
 
     def _own_path(self, step: AnyStep) -> str:
-        computed = os.path.join(self.prefix, step.name + "-" + step._memo[_MEMO_KEY].hash)
         if step.override_output_path is None:
-            return computed
+            hashed = self._versions.records[id(step)].hash
+            return os.path.join(self.prefix, step.name + "-" + hashed)
         return prefix_absolute(self.prefix, step.override_output_path)
 
     def _warn_unreferenced_requires(self) -> None:
@@ -225,7 +274,7 @@ class StepGraph:
 
     def version(self, step: AnyStep) -> StepVersion:
         """The step's version record."""
-        return self.canonical(step)._memo[_MEMO_KEY]
+        return self._versions.records[id(self.canonical(step))]
 
     def output_path(self, step: AnyStep) -> str:
         """The step's output path under this graph's prefix."""
@@ -312,6 +361,8 @@ def compute_output_path(
     if isinstance(target, StepRef) and target.kind is not RefKind.STEP:
         if target.kind is RefKind.OUTPUT:
             raise StepDefinitionError("an own-output reference has no path outside its step")
+        assert target.subpath is not None
+        check_hardcoded(target.subpath, step=None, field=None)
         return resolve_ref(
             target,
             output_path=None,

@@ -18,6 +18,7 @@ Example:
 
 import enum
 import posixpath
+import urllib.parse
 from typing import TYPE_CHECKING, Generic, TypeVar, final
 
 if TYPE_CHECKING:
@@ -65,8 +66,23 @@ class RefKind(enum.Enum):
 
 
 def is_absolute_or_url(path: str) -> bool:
-    """True for ``/abs/path`` and ``scheme://...``."""
-    return path.startswith("/") or "://" in path
+    """Marin's rule (``not _is_relative_path``): any URL scheme, or a leading ``/``.
+
+    Example:
+        >>> [is_absolute_or_url(p) for p in ("gs://b/x", "file:/x", "/x", "raw/x")]
+        [True, True, True, False]
+    """
+    return path.startswith("/") or bool(urllib.parse.urlparse(path).scheme)
+
+
+def escapes_by_dotdot(path: str) -> bool:
+    """True for a relative path with a ``..`` part (it could leave the prefix).
+
+    Example:
+        >>> escapes_by_dotdot("../shared"), escapes_by_dotdot("/data/../x")
+        (True, False)
+    """
+    return ".." in path.split("/") and not is_absolute_or_url(path)
 
 
 def join_subpath(base: str | None, sub: str, *, what: str = "subpath") -> str:
@@ -78,7 +94,7 @@ def join_subpath(base: str | None, sub: str, *, what: str = "subpath") -> str:
     """
     if not isinstance(sub, str) or not sub:
         raise ValueError(f"{what} must be a non-empty str, got {sub!r}")
-    if is_absolute_or_url(sub) or ".." in sub.split("/"):
+    if sub.startswith("/") or "://" in sub or ".." in sub.split("/"):
         raise ValueError(f"{what} {sub!r} must be relative and must not contain '..'")
     return posixpath.join(base, sub) if base else sub
 

@@ -19,12 +19,20 @@ import dataclasses
 import functools
 import inspect
 import posixpath
+import reprlib
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from marin_dagster.core.errors import StepDefinitionError
-from marin_dagster.core.refs import Output, RefKind, StepRef, join_subpath, output_ref
+from marin_dagster.core.refs import (
+    Output,
+    RefKind,
+    StepRef,
+    escapes_by_dotdot,
+    join_subpath,
+    output_ref,
+)
 from marin_dagster.core.versioned import Versioned, current_step_name, versioned
 
 if TYPE_CHECKING:
@@ -36,6 +44,13 @@ __all__ = ["ExecutorStep", "Output", "StepContext", "Versioned", "step", "versio
 ConfigT = TypeVar("ConfigT")
 ConfigT_co = TypeVar("ConfigT_co", covariant=True)
 P = ParamSpec("P")
+
+STEP_FACTORY_ATTR = "__marin_step_factory__"
+"""Set on what ``@step`` returns (the name template), so misuse can say "call it"."""
+
+MAX_PATH_PART_BYTES = 255
+"""Longest file or directory name on common file systems (ext4, xfs, APFS: ``NAME_MAX``)."""
+HASH_SUFFIX = "-123456"
 
 # Set while @step (or another non-legacy path) constructs an ExecutorStep, to skip the warning.
 _building: contextvars.ContextVar[bool] = contextvars.ContextVar("marin_building", default=False)
@@ -66,7 +81,64 @@ def validate_step_name(name: object) -> str:
             step=name,
             field="name",
         )
+    # Each part is a directory name; the last one gets "-" + the 6-hex hash.
+    too_long = [p for p in parts[:-1] if len(p.encode()) > MAX_PATH_PART_BYTES]
+    if len(parts[-1].encode()) + len(HASH_SUFFIX) > MAX_PATH_PART_BYTES:
+        too_long.append(parts[-1])
+    if too_long:
+        raise StepDefinitionError(
+            f"the name part {reprlib.repr(too_long[0])} is too long for a file system: each "
+            f"'/'-separated part may have at most {MAX_PATH_PART_BYTES} bytes in UTF-8 (the "
+            f"last one {MAX_PATH_PART_BYTES - len(HASH_SUFFIX)}, as '-' and the hash follow); "
+            "shorten it",
+            step=name,
+            field="name",
+        )
     return name
+
+
+def validate_override(path: object, *, step: str) -> str:
+    """Refuse an ``override_output_path`` that is empty or relative with a ``..`` part.
+
+    An absolute path or URL (Marin's rule) may point anywhere, as in Marin; a relative one is
+    joined under the prefix and must stay there.
+
+    Example:
+        >>> validate_override("/shared/out", step="a")
+        '/shared/out'
+    """
+    if not isinstance(path, str) or not path:
+        raise StepDefinitionError(
+            f"override_output_path must be a non-empty str, got {path!r}",
+            step=step,
+            field="override_output_path",
+        )
+    if escapes_by_dotdot(path):
+        raise StepDefinitionError(
+            f"the relative override {path!r} has a '..' part and could leave the prefix; use a "
+            "path under the prefix, or an absolute path or URL if the step must write elsewhere",
+            step=step,
+            field="override_output_path",
+        )
+    return path
+
+
+def validate_resources(resources: object, *, step: str) -> None:
+    """Refuse a ``resources`` value that is not a :class:`ResourceConfig` (or ``None``).
+
+    Example:
+        >>> validate_resources(None, step="a")
+    """
+    from marin_dagster.core.resources import ResourceConfig
+
+    if resources is not None and not isinstance(resources, ResourceConfig):
+        raise StepDefinitionError(
+            f"resources must be a ResourceConfig, got {type(resources).__name__}: "
+            f"{reprlib.repr(resources)}; use ResourceConfig.with_cpu(), .with_gpu(type) or "
+            ".with_tpu(type)",
+            step=step,
+            field="resources",
+        )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -91,10 +163,6 @@ class ExecutorStep(Generic[ConfigT_co]):
     pip_dependency_groups: list[str] | None = dataclasses.field(default=None, repr=False)
     """Accepted for migration from Ray-era Marin; not used (and, as in Marin, not hashed)."""
     ordering_deps: tuple["ExecutorStep[Any]", ...] = dataclasses.field(default=(), repr=False)
-    # Memo slots filled by core.graph (identity-keyed, prefix-free, so safe to cache here).
-    _memo: dict[str, Any] = dataclasses.field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
         if not _building.get():
@@ -104,6 +172,9 @@ class ExecutorStep(Generic[ConfigT_co]):
                 stacklevel=3,
             )
         validate_step_name(self.name)
+        if self.override_output_path is not None:
+            validate_override(self.override_output_path, step=self.name)
+        validate_resources(self.resources, step=self.name)
         if self.fn is not None and not callable(self.fn):
             raise StepDefinitionError(f"fn must be callable, got {self.fn!r}", step=self.name)
 
@@ -160,8 +231,20 @@ class StepContext:
     def __init__(self, name: str) -> None:
         self.name = name
         self._required: list[ExecutorStep[Any]] = []
+        self._built = False
+
+    def _close(self) -> None:
+        """Called once the step is built: later ``require`` calls could not take effect."""
+        self._built = True
 
     def _step_of(self, dep: "ExecutorStep[Any] | StepRef", method: str) -> StepRef:
+        if self._built:
+            raise StepDefinitionError(
+                f"ctx.{method}() was called after step {self.name!r} was built, so it could no "
+                "longer make the step wait; call it inside the @step body, before returning "
+                "the config",
+                step=self.name,
+            )
         if isinstance(dep, ExecutorStep):
             return dep.ref
         if isinstance(dep, StepRef):
@@ -244,6 +327,7 @@ def step(
     """
     if not callable(fn):
         raise StepDefinitionError(f"@step needs a callable fn, got {fn!r}", step=name, field="fn")
+    validate_resources(resources, step=name)
 
     def decorator(
         build: Callable[Concatenate[StepContext, P], ConfigT],
@@ -253,7 +337,16 @@ def step(
 
         @functools.wraps(build)
         def factory(*args: P.args, **kwargs: P.kwargs) -> ExecutorStep[ConfigT]:
-            bound = signature.bind(None, *args, **kwargs)
+            try:
+                bound = signature.bind(None, *args, **kwargs)
+            except TypeError as exc:
+                unknown = next((k for k in kwargs if k not in signature.parameters), None)
+                takes = ", ".join(list(signature.parameters)[1:]) or "no arguments"
+                raise StepDefinitionError(
+                    f"{build.__name__}() {exc} (it takes: {takes})",
+                    step=name,
+                    field=unknown,
+                ) from None
             bound.apply_defaults()
             params = {k: v for k, v in bound.arguments.items() if k != first}
             step_name = _format_template(name, params, "name", build.__name__)
@@ -267,6 +360,7 @@ def step(
                 raise exc.with_step(step_name) from exc.__cause__
             finally:
                 current_step_name.reset(token)
+                ctx._close()
             return make_step(
                 name=step_name,
                 fn=fn,
@@ -279,6 +373,7 @@ def step(
                 ordering_deps=tuple(ctx._required),
             )
 
+        setattr(factory, STEP_FACTORY_ATTR, name)
         return factory
 
     return decorator
