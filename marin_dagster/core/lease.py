@@ -95,8 +95,10 @@ def _read_fd(fd: int) -> bytes:
 
 
 def _overwrite_fd(fd: int, data: bytes) -> None:
-    os.ftruncate(fd, 0)
+    # Write, then cut any tail: truncating to zero first would make ext4 flush the file
+    # (its replace-by-truncate heuristic), about 0.7 ms per write. Readers hold LOCK_SH.
     os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
 
 
 def _open_locked(path: str, *, create: bool) -> int:
