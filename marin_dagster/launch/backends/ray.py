@@ -86,6 +86,8 @@ class RayHandle:
     call: StepCall
     tasks: list[tuple[dict[str, int], Any]] = dataclasses.field(default_factory=list)
     placement_group: Any = None
+    placement_ready: Any = None
+    """The placement group's ``ready()`` ref, made once (each call of ``ready()`` makes a task)."""
     deadline: float | None = None
     """While the placement group is pending: when to give up (``time.monotonic``)."""
     results: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -242,6 +244,7 @@ class RayBackend:
                 for index in range(device.hosts_per_slice)
             ]
             handle.placement_group = ray.util.placement_group(bundles, strategy="SPREAD")
+            handle.placement_ready = handle.placement_group.ready()
             handle.deadline = time.monotonic() + self.config.placement_timeout_s
             return handle
         task, env = _remote_task(ray, device=not isinstance(device, CpuConfig)), {}
@@ -277,7 +280,7 @@ class RayBackend:
             return handle.outcome
         ray, call = self._connect(), handle.call
         if handle.deadline is not None and (tpu := call.resources.tpu) is not None:
-            if not ray.wait([handle.placement_group.ready()], timeout=0)[0]:
+            if not ray.wait([handle.placement_ready], timeout=0)[0]:
                 if time.monotonic() < handle.deadline:
                     return None
                 bundles = handle.placement_group.bundle_specs
