@@ -71,7 +71,12 @@ def build_step_asset(
         with step_storage(context.resources):
             result = run_step(step, graph, run_options, current_backend())
         if result.cache_hit:
-            context.log.info(f"{step.name}: SUCCESS already recorded at {result.output_path}")
+            context.log.info(
+                f"{step.name}: SUCCESS already recorded at {result.output_path} (cache hit)"
+            )
+        else:
+            backend = result.ran_on.get("backend", "inline")
+            context.log.info(f"{step.name}: ran in {result.duration_s:.2f} s on {backend}")
         metadata: dict[str, object] = {
             keys.OUTPUT_PATH: dg.MetadataValue.path(result.output_path),
             keys.CACHE_HIT: result.cache_hit,

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from marin_dagster import metadata_keys as keys
 from marin_dagster._compat import (
     DagsterEvent,
+    EngineEventData,
     ExecutionPlan,
     PlanOrchestrationContext,
     RetryMode,
@@ -34,6 +35,7 @@ from marin_dagster.core.status import StepStatus, read_status
 from marin_dagster.launch.backends import make_backend
 from marin_dagster.launch.settings import DEVICE_CLASSES, BackendSpec, ExecutorSettings
 from marin_dagster.launch.step_handler import MarinStepHandler, resources_from_tags
+from marin_dagster.launch.summary import RunSummary
 from marin_dagster.launch.worker import run_in_fork
 
 __all__ = ["MarinExecutor", "make_marin_executor", "marin_executor"]
@@ -62,7 +64,27 @@ class MarinExecutor(StepDelegatingExecutor):
     ) -> Generator[DagsterEvent, Any, None]:
         steps = execution_plan.get_steps_to_execute_in_topo_order()
         check_backends(self.settings, [step.tags for step in steps])
-        yield from super().execute(plan_context, execution_plan)
+        summary = RunSummary()
+        summary.name_steps(
+            {s.key: s.tags[keys.STEP_NAME] for s in steps if keys.STEP_NAME in s.tags}
+        )
+        try:
+            for event in super().execute(plan_context, execution_plan):
+                summary.observe(event)
+                yield event
+        finally:
+            DagsterEvent.engine_event(
+                plan_context,
+                summary.text(),
+                EngineEventData(
+                    metadata={
+                        "ran": len(summary.ran),
+                        "cache_hits": len(summary.cache_hits),
+                        "failed": len(summary.failed),
+                        "skipped": len(summary.skipped),
+                    }
+                ),
+            )
 
 
 def check_backends(settings: ExecutorSettings, step_tags: Sequence[Mapping[str, str]]) -> None:

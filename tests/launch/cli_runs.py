@@ -64,3 +64,10 @@ def run_events(home: Path) -> list[dg.EventLogEntry]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs()
         return [e for e in instance.all_logs(run.run_id) if e.dagster_event]
+
+
+def run_events_of_last_run(home: Path) -> list[dg.EventLogEntry]:
+    """Every Dagster event of the newest run recorded under ``home``."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        return [e for e in instance.all_logs(run.run_id) if e.dagster_event]

@@ -10,7 +10,14 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_runs import dagster_execute, overlapping, pairwise_disjoint, run_events, step_records
+from cli_runs import (
+    dagster_execute,
+    overlapping,
+    pairwise_disjoint,
+    run_events,
+    run_events_of_last_run,
+    step_records,
+)
 from pipelines._common import CALL_LOG_ENV, read_calls
 
 from marin_dagster.core.status import StepStatus, read_status
@@ -127,3 +134,28 @@ def test_example_sweep_runs_concurrently(subprocess_env: dict[str, str], tmp_pat
     starts = [min(s) for s in spans.values()]
     ends = [max(s) for s in spans.values()]
     assert max(starts) < min(ends), spans
+
+
+def test_a_run_says_what_it_did(sleepy_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**sleepy_env, "MARIN_TEST_SLEEPY_S": "0.05"}
+    first = dagster_execute(env, tmp_path=tmp_path)
+    out = first.stdout + first.stderr
+    assert "Marin run summary: 3 ran, 0 cache hits, 0 failed, 0 skipped" in out
+    assert all(f"sleepy/s{i}: ran in " in out for i in range(3))
+
+    second = dagster_execute(env, tmp_path=tmp_path)
+    out = second.stdout + second.stderr
+    assert "Marin run summary: 0 ran, 3 cache hits, 0 failed, 0 skipped" in out
+    assert "sleepy/s1: SUCCESS already recorded at " in out and "(cache hit)" in out
+
+    failing = {**env, "MARIN_TEST_SLEEPY_BEHAVIOUR": "raise"}
+    third = dagster_execute(failing, tmp_path=tmp_path, expect_ok=False)
+    out = third.stdout + third.stderr
+    assert "Marin run summary: 0 ran, 3 cache hits, 1 failed, 0 skipped" in out
+    assert "failed sleepy/bad: ValueError: bad could not read its shard" in out
+    summaries = [
+        e.dagster_event.message or ""
+        for e in run_events_of_last_run(Path(env["DAGSTER_HOME"]))
+        if e.dagster_event and e.dagster_event.is_engine_event
+    ]
+    assert any(m.startswith("Marin run summary: 0 ran, 3 cache hits, 1 failed") for m in summaries)
