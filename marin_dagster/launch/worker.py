@@ -17,7 +17,6 @@ import contextlib
 import contextvars
 import multiprocessing
 import multiprocessing.process
-import os
 import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -136,7 +135,6 @@ def _run_step_worker(args: ExecuteStepArgs, spec: BackendSpec) -> None:
 
     # SIGTERM interrupts the step like Ctrl-C: the backend call is terminated, FAILED recorded.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    os.environ["MARIN_STEP_WORKER"] = "1"
     with using_backend(make_backend(spec)):
         instance_ref = args.instance_ref
         if instance_ref is None:
