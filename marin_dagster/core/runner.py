@@ -201,7 +201,7 @@ def run_step(
 
 
 _FIRST_POLL_S = 0.002
-_MAX_POLL_S = 0.25
+_MAX_POLL_S = 0.1
 
 
 def _supervise(backend: Backend, call: StepCall, lease: StepLease) -> Outcome:
@@ -223,7 +223,7 @@ def _supervise(backend: Backend, call: StepCall, lease: StepLease) -> Outcome:
                     f"on backend {backend.name!r}; the call was stopped and nothing was recorded"
                 )
             time.sleep(delay)
-            delay = min(delay * 2, _MAX_POLL_S)
+            delay = min(delay * 1.5, _MAX_POLL_S)
     except BaseException:
         backend.terminate(handle)
         raise
