@@ -35,6 +35,7 @@ from marin_dagster.core import (
 
 if TYPE_CHECKING:
     from marin_dagster.definitions_builder import build_definitions
+    from marin_dagster.executor_main import executor_main
     from marin_dagster.launch.executor import marin_executor
     from marin_dagster.launch.run_launcher import MarinRunLauncher
     from marin_dagster.run_settings import MarinRunSettings
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "build_definitions",
     "compute_output_path",
+    "executor_main",
     "marin_executor",
     "output_path_of",
     "step",
@@ -66,6 +68,7 @@ __all__ = [
 
 _LAZY = {
     "build_definitions": "marin_dagster.definitions_builder",
+    "executor_main": "marin_dagster.executor_main",
     "marin_executor": "marin_dagster.launch.executor",
     "MarinRunLauncher": "marin_dagster.launch.run_launcher",
     "MarinRunSettings": "marin_dagster.run_settings",

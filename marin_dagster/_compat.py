@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import dagster as dg
 from dagster._cli.api import _execute_step_command_body as execute_step_events
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "ExecutionPlan",
     "LaunchRunContext",
     "PlanOrchestrationContext",
+    "ReconstructableRepository",
     "RetryMode",
     "RunLauncher",
     "StepDelegatingExecutor",

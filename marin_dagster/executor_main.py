@@ -1,0 +1,116 @@
+"""``executor_main``: Marin's entry point, run through Dagster, so a Marin script runs unchanged.
+
+Called from a script run as ``__main__``, it reads Marin's flags (``--prefix``, ``--dry_run``,
+``--force_run_failed``, ``--max_concurrent``), builds the steps' Definitions and runs the
+``all_steps`` job with ``marin_executor`` on the Dagster instance under ``$DAGSTER_HOME`` (or a
+temporary one), printing each step's line and the run summary; it exits non-zero when a step
+failed. ``--prefix`` sets ``$MARIN_PREFIX`` for this process and the workers it forks, as
+Marin's own prefix setting does.
+
+Called while the script is imported (``dagster dev -f script.py``, ``dagster job execute -f``),
+it only builds the Definitions and binds them to the module's ``defs``, so the same file can be
+browsed in the UI.
+
+Example (a Marin script)::
+
+    from marin_dagster import executor_main
+    if __name__ == "__main__":
+        executor_main(steps=[tokenize_step, train_step], description="sweep")
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from marin_dagster.definitions_builder import ALL_STEPS_JOB, build_definitions
+
+__all__ = ["executor_main"]
+
+_registered: dg.Definitions | None = None
+"""The Definitions of the running script, for the run's forked step workers to reconstruct."""
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _parser(description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--prefix", help="root of output paths (sets MARIN_PREFIX)")
+    parser.add_argument(
+        "--dry_run", nargs="?", const=True, default=False, type=_flag, help="plan only"
+    )
+    parser.add_argument(
+        "--force_run_failed", nargs="?", const=True, default=True, type=_flag,
+        help="rerun steps that FAILED before (default true)",
+    )  # fmt: skip
+    parser.add_argument("--max_concurrent", type=int, help="most steps at once (default: all)")
+    return parser
+
+
+def executor_main(
+    steps: Sequence[Any],
+    description: str | None = None,
+    max_concurrent: int | None = None,
+    *,
+    argv: Sequence[str] | None = None,
+) -> dg.Definitions:
+    """Run ``steps`` as Marin's ``executor_main`` does, through Dagster (see the module doc)."""
+    caller = sys._getframe(1).f_globals
+    if caller.get("__name__") != "__main__":
+        defs = build_definitions(list(steps))
+        caller["defs"] = defs
+        return defs
+    args = _parser(description).parse_args(argv)
+    if args.prefix:
+        os.environ["MARIN_PREFIX"] = args.prefix
+    defs = build_definitions(list(steps), force_run_failed=args.force_run_failed)
+    if args.dry_run:
+        _print_plan(steps)
+        return defs
+    cap = args.max_concurrent or max_concurrent
+    run_config: dict[str, Any] = {"execution": {"config": {"max_concurrent": cap}}}
+    global _registered
+    _registered = defs
+    with _instance() as instance:
+        result = dg.execute_job(_reconstructable_job(), instance=instance, run_config=run_config)
+    if not result.success:
+        raise SystemExit(1)
+    return defs
+
+
+def _print_plan(steps: Sequence[Any]) -> None:
+    """Marin's dry run: each step that would be scheduled, and whether it would run."""
+    from marin_dagster.core.graph import StepGraph
+    from marin_dagster.core.prefix import absolute_prefix
+    from marin_dagster.core.status import StepStatus, read_status
+
+    graph = StepGraph(list(steps), prefix=absolute_prefix(None))
+    for step in graph.scheduled_steps():
+        path = graph.output_path(step)
+        done = read_status(path) is StepStatus.SUCCESS
+        print(f"[DRY RUN] {step.name}: {'skip: already succeeded' if done else 'run'} -> {path}")  # noqa: T201
+
+
+def _instance() -> dg.DagsterInstance:
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.local_temp()
+
+
+def _reconstructable_job() -> Any:
+    from marin_dagster._compat import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_module(__name__, "_registered", os.getcwd())
+    return repository.get_reconstructable_job(ALL_STEPS_JOB)
