@@ -8,9 +8,10 @@ Example:
     $ marin-dagster plan -m definitions
 """
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ from marin_dagster.cli.plan import plan as plan_steps
 from marin_dagster.cli.status import status_rows
 from marin_dagster.core.graph import StepGraph
 from marin_dagster.core.runner import RunOptions
+from marin_dagster.core.status import StatusFileError
 
 
 def _location(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,6 +42,15 @@ def _load(**location: str | None) -> tuple[StepGraph, RunOptions]:
     return load_graph(**location)
 
 
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """A status file that cannot be read is a one-line error (exit 1), not a traceback."""
+    try:
+        yield
+    except (StatusFileError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.group()
 def main() -> None:
     """Plan, explain and inspect Marin steps defined as Dagster assets."""
@@ -53,7 +64,8 @@ def main() -> None:
 def plan(steps: tuple[str, ...], as_json: bool, alone: bool, **location: str | None) -> None:
     """Marin's dry run: what a run would do now for each step (nothing is run or written)."""
     graph, options = _load(**location)
-    rows = plan_steps(graph, options, steps, alone=alone)
+    with _storage_errors():
+        rows = plan_steps(graph, options, steps, alone=alone)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
         return
@@ -75,7 +87,8 @@ def explain(step: str, **location: str | None) -> None:
     if len(matches) != 1:
         names = ", ".join(s.name for s in matches)
         raise click.UsageError(f"{step!r} matches {len(matches)} steps ({names}); name one")
-    click.echo(explain_step(graph, matches[0]))
+    with _storage_errors():
+        click.echo(explain_step(graph, matches[0]))
 
 
 @main.command()
@@ -84,7 +97,8 @@ def explain(step: str, **location: str | None) -> None:
 def status(as_json: bool, **location: str | None) -> None:
     """Each step's status, lease holder and age, and output path."""
     graph, options = _load(**location)
-    rows = status_rows(graph, options)
+    with _storage_errors():
+        rows = status_rows(graph, options)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
         return

@@ -6,7 +6,9 @@ upstream steps at the root of each change, and lists the downstream steps whose 
 change with it. Nothing is written.
 """
 
+import glob
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.status import INFO_FILE, read_info, read_status, resolve
 
 _MISSING = object()
+_HASH = re.compile(r"[0-9a-f]{6}")
 
 
 def latest_recorded(graph: StepGraph, step: AnyStep) -> str | None:
@@ -21,12 +24,13 @@ def latest_recorded(graph: StepGraph, step: AnyStep) -> str | None:
     current = graph.output_path(step)
     if step.override_output_path is not None:
         return current if read_info(current) is not None else None
-    fs, _ = resolve(graph.prefix)
-    _, pattern = resolve(f"{graph.prefix.rstrip('/')}/{step.name}-*/{INFO_FILE}")
+    fs, root = resolve(graph.prefix)
+    own = f"{root.rstrip('/')}/{step.name}"
     newest: tuple[float, str] | None = None
-    for info in fs.glob(pattern):
+    for info in fs.glob(f"{glob.escape(own)}-*/{INFO_FILE}"):
         directory = str(info).rsplit("/", 1)[0]
-        if len(directory.rsplit("-", 1)[-1]) != 6:  # {name}-{6 hex}, not a longer name
+        name, _, hashed = directory.rpartition("-")
+        if name != own or not _HASH.fullmatch(hashed):  # not "train/lm" for "train/lm-lr0.1"
             continue
         mtime = fs.modified(info).timestamp()
         if newest is None or mtime > newest[0]:
