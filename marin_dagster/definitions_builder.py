@@ -6,6 +6,7 @@ Example:
 """
 
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,11 @@ from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_na
 
 ALL_STEPS_JOB = "all_steps"
 NONBLOCKING_SUFFIX = ".nonblocking"
+
+# Each step asset → the graph and run options it was built from (read by the command line).
+_BUILT_FROM: "weakref.WeakKeyDictionary[dg.AssetsDefinition, tuple[StepGraph, RunOptions]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 # Dagster derives op names from asset keys and allows only these characters in them.
@@ -148,7 +154,33 @@ def build_definitions(
         resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
         executor=executor,
     )
+    for asset in step_assets:
+        _BUILT_FROM[asset] = (graph, options)
     return scope_job_builds(defs, longest_chain=longest_chain(graph))
+
+
+def step_graph_of(defs: dg.Definitions) -> StepGraph:
+    """The step graph ``build_definitions`` made ``defs``'s step assets from.
+
+    Raises ``LookupError`` when ``defs`` holds no marin step, ``ValueError`` when its steps come
+    from more than one ``build_definitions`` call.
+    """
+    return _built_from(defs)[0]
+
+
+def run_options_of(defs: dg.Definitions) -> RunOptions:
+    """The run options (``force_run_failed``, lease timeout, ...) ``defs``'s steps run with."""
+    return _built_from(defs)[1]
+
+
+def _built_from(defs: dg.Definitions) -> tuple[StepGraph, RunOptions]:
+    assets = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition)]
+    found = {id(b[0]): b for a in assets if (b := _BUILT_FROM.get(a)) is not None}
+    if not found:
+        raise LookupError("these Definitions hold no marin steps (made by build_definitions)")
+    if len(found) > 1:
+        raise ValueError("these Definitions merge several build_definitions calls")
+    return next(iter(found.values()))
 
 
 def _check_key_free(key: dg.AssetKey, step: AnyStep, taken: dict[dg.AssetKey, AnyStep]) -> None:
