@@ -198,14 +198,17 @@ class ExecutorStep(Generic[ConfigT_co]):
         """``step / "sub"``: a reference to a path inside this step's output."""
         return StepRef(RefKind.STEP, self, join_subpath(None, subpath))
 
-    def __add__(self, other: object) -> StepRef:
-        raise TypeError(
-            f"cannot add {other!r} to the step {self.name!r}: a step is not a path at build "
-            f"time; use `step / {str(other).lstrip('/')!r}` for a path inside its output"
-        )
+    if not TYPE_CHECKING:  # defined for the message only: a type checker still rejects `+`
 
-    def __radd__(self, other: object) -> StepRef:
-        return self.__add__(other)
+        def __add__(self, other: object) -> StepRef:
+            raise TypeError(
+                f"cannot add {other!r} to the step {self.name!r}: a step is not a path at "
+                f"build time; use `step / {str(other).lstrip('/')!r}` for a path inside its "
+                "output"
+            )
+
+        def __radd__(self, other: object) -> StepRef:
+            return self.__add__(other)
 
     def cd(self, subpath: str) -> StepRef:
         """Alias of ``step / subpath``."""

@@ -72,7 +72,8 @@ class Spec:
 _NONE = type(None)
 _spec_cache: dict[Any, Spec | None] = {}
 _class_cache: dict[tuple[type, TypeArgs], "dict[str, Spec] | tuple[Spec | None, ...] | None"] = {}
-_unreadable: dict[type, str | None] = {}
+_unreadable: dict[type, str] = {}
+_CACHE_LIMIT = 10_000
 
 
 def _name(annotation: Any) -> str:
@@ -207,6 +208,9 @@ def class_specs(
         pass
     except TypeError:
         return None
+    if len(_class_cache) >= _CACHE_LIMIT:  # classes made on the fly must not grow it forever
+        _class_cache.clear()
+        _spec_cache.clear()
     result: dict[str, Spec] | tuple[Spec | None, ...] | None = None
     hints = _hints(cls)
     if hints:
