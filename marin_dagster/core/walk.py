@@ -160,12 +160,16 @@ class _Walker:
         if obj is None and spec.optional:
             return
         marker = spec.marker
+        if marker is Marker.VERSIONED and isinstance(obj, Versioned):
+            return
         ref = as_ref(obj)
         kind = ref.kind if ref is not None else None
+        if kind is RefKind.OUTPUT and marker is Marker.OUTPUT:
+            return
+        if (kind is RefKind.STEP or kind is RefKind.HARDCODED) and marker is Marker.DEP:
+            return
         held = f"the field is annotated `{spec.annotation}` but holds {describe(obj)}"
         if marker is Marker.DEP:
-            if kind is RefKind.STEP or kind is RefKind.HARDCODED:
-                return
             if isinstance(obj, str):
                 fix = (
                     "a path from another step is `ctx.require(step)` or `step / 'sub'`; a path "
@@ -183,8 +187,6 @@ class _Walker:
                     "or `StepRef.hardcoded(path)`"
                 )
         elif marker is Marker.OUTPUT:
-            if kind is RefKind.OUTPUT:
-                return
             fix = (
                 "an `Output[...]` field holds this step's own output: `ctx.output` or "
                 "`ctx.output_subpath('sub')`"
@@ -197,8 +199,6 @@ class _Walker:
                     "`override_output_path=` to @step)"
                 )
         else:
-            if isinstance(obj, Versioned):
-                return
             if ref is not None:
                 fix = "a reference is versioned already: annotate the field `Dep[...]` instead"
             else:
