@@ -110,7 +110,7 @@ def _compile(annotation: Any, args: dict[Any, Any]) -> Spec | None:
         bare = _typevar(annotation)
         return None if bare is None else _compile(bare, {})
     origin = get_origin(annotation)
-    if origin is Annotated:
+    if origin is Annotated or origin is typing.Required or origin is typing.NotRequired:
         return _compile(get_args(annotation)[0], args)
     marker = _MARKERS.get(origin or annotation)
     if marker is not None:

@@ -2,7 +2,7 @@
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, Optional, TypedDict, TypeVar
+from typing import Any, Generic, NamedTuple, NotRequired, Optional, Required, TypedDict, TypeVar
 
 import pytest
 
@@ -343,3 +343,58 @@ def test_leading_slash_in_name() -> None:
         factory()
     assert "must not start with '/'" in str(info.value)
     assert "'abs/name'" in str(info.value)
+
+
+class PartialTD(TypedDict, total=False):
+    data: NotRequired[Dep[str]]
+    lr: Required[Versioned[float]]
+
+
+def test_typeddict_required_and_not_required() -> None:
+    @step(name="typed/partial", fn=_noop)
+    def bad(ctx: StepContext) -> PartialTD:
+        return {"data": "raw/x", "lr": versioned(1.0)}  # type: ignore[typeddict-item]
+
+    with pytest.raises(StepDefinitionError) as info:
+        compute_output_path(bad(), prefix="/p")
+    assert info.value.field == "data"
+
+    @step(name="typed/partial", fn=_noop)
+    def good(ctx: StepContext) -> PartialTD:
+        return {"lr": versioned(1.0)}
+
+    compute_output_path(good(), prefix="/p")
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    hf_id: Versioned[str]
+    output_path: Output[str]
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    train_paths: list[Dep[str]]
+    cache_path: Output[str]
+    tokenizer: Versioned[str]
+    batch_size: int = 1000
+
+
+def test_typed_configs_give_marins_paths() -> None:
+    """DESIGN §4's example, typed: the same output paths as Marin's executor gives."""
+
+    @step(name="download/fineweb", fn=_noop)
+    def download(ctx: StepContext) -> DownloadConfig:
+        return DownloadConfig(hf_id=versioned("HuggingFaceFW/fineweb"), output_path=ctx.output)
+
+    @step(name="tokenize/fineweb", fn=_noop)
+    def tokenize(ctx: StepContext, dl: Any) -> TokenizeConfig:
+        return TokenizeConfig(
+            train_paths=[ctx.require(dl) / "train"],
+            cache_path=ctx.output,
+            tokenizer=versioned("meta-llama/Llama-3-8B"),
+        )
+
+    dl = download()
+    assert compute_output_path(dl, prefix="/p") == "/p/download/fineweb-2aeb1d"
+    assert compute_output_path(tokenize(dl), prefix="/p") == "/p/tokenize/fineweb-ce2dd5"
