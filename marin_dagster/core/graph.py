@@ -74,7 +74,11 @@ class _Versions:
     def walk(self, step: AnyStep) -> ConfigWalk:
         walk = self.walks.get(id(step))
         if walk is None:
-            walk = self.walks[id(step)] = walk_config(step.config, step_name=step.name)
+            if step.config_type is None:
+                walk = walk_config(step.config, step_name=step.name)
+            else:
+                walk = walk_config(step.config, step_name=step.name, annotation=step.config_type)
+            self.walks[id(step)] = walk
         return walk
 
     def children(self, step: AnyStep) -> list[AnyStep]:

@@ -184,6 +184,17 @@ class StepRef(Dep[str], Output[str]):
             joined = join_subpath(self._subpath, subpath)
         return StepRef(self._kind, self._step, joined, self._blocking)
 
+    if not TYPE_CHECKING:  # defined for the message only: a type checker still rejects `+`
+
+        def __add__(self, other: object) -> "StepRef":
+            raise TypeError(
+                f"cannot add {other!r} to {self!r}: a reference is not a str at build time; "
+                f"use `ref / {str(other).lstrip('/')!r}` for a path below it"
+            )
+
+        def __radd__(self, other: object) -> "StepRef":
+            return self.__add__(other)
+
     def cd(self, subpath: str) -> "StepRef":
         """Alias of ``ref / subpath`` (Marin's ``InputName.cd``)."""
         return self / subpath

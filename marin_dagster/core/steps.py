@@ -20,6 +20,7 @@ import functools
 import inspect
 import posixpath
 import reprlib
+import typing
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -33,6 +34,7 @@ from marin_dagster.core.refs import (
     join_subpath,
     output_ref,
 )
+from marin_dagster.core.typed import compile_spec
 from marin_dagster.core.versioned import Versioned, current_step_name, versioned
 
 if TYPE_CHECKING:
@@ -67,10 +69,16 @@ def validate_step_name(name: object) -> str:
         raise StepDefinitionError(
             f"a step name must be a non-empty str, got {name!r}", field="name"
         )
+    if name.startswith("/"):
+        raise StepDefinitionError(
+            f"a step name must not start with '/': it is a path under the prefix, so write "
+            f"{name.lstrip('/')!r}; to write outside the prefix, pass override_output_path=",
+            step=name,
+            field="name",
+        )
     parts = name.split("/")
     bad = (
-        name.startswith("/")
-        or "://" in name
+        "://" in name
         or "\\" in name
         or any(p in ("", ".", "..") for p in parts)
         or posixpath.normpath(name) != name
@@ -163,6 +171,9 @@ class ExecutorStep(Generic[ConfigT_co]):
     pip_dependency_groups: list[str] | None = dataclasses.field(default=None, repr=False)
     """Accepted for migration from Ray-era Marin; not used (and, as in Marin, not hashed)."""
     ordering_deps: tuple["ExecutorStep[Any]", ...] = dataclasses.field(default=(), repr=False)
+    config_type: Any = dataclasses.field(default=None, repr=False)
+    """The ``@step`` body's return annotation, so typed fields of a config that is a dict
+    (a TypedDict) or a parameterised generic are checked too; ``None``: the value's class."""
 
     def __post_init__(self) -> None:
         if not _building.get():
@@ -186,6 +197,18 @@ class ExecutorStep(Generic[ConfigT_co]):
     def __truediv__(self, subpath: str) -> StepRef:
         """``step / "sub"``: a reference to a path inside this step's output."""
         return StepRef(RefKind.STEP, self, join_subpath(None, subpath))
+
+    if not TYPE_CHECKING:  # defined for the message only: a type checker still rejects `+`
+
+        def __add__(self, other: object) -> StepRef:
+            raise TypeError(
+                f"cannot add {other!r} to the step {self.name!r}: a step is not a path at "
+                f"build time; use `step / {str(other).lstrip('/')!r}` for a path inside its "
+                "output"
+            )
+
+        def __radd__(self, other: object) -> StepRef:
+            return self.__add__(other)
 
     def cd(self, subpath: str) -> StepRef:
         """Alias of ``step / subpath``."""
@@ -253,6 +276,14 @@ class StepContext:
                     f"ctx.{method}() got this step's own output; use ctx.output", step=self.name
                 )
             return dep
+        template = getattr(dep, STEP_FACTORY_ATTR, None)
+        if template is not None:
+            fn = getattr(dep, "__name__", "the factory")
+            raise StepDefinitionError(
+                f"ctx.{method}() got the @step factory {fn} (step {template!r}), not a step; "
+                f"did you mean ctx.{method}({fn}())? Calling the factory builds the step",
+                step=self.name,
+            )
         raise StepDefinitionError(
             f"ctx.{method}() takes an ExecutorStep or a StepRef, got {type(dep).__name__}: {dep!r}",
             step=self.name,
@@ -304,6 +335,22 @@ def _format_template(
         ) from None
 
 
+def _return_annotation(
+    build: Callable[..., Any], signature: inspect.Signature, cache: list[Any]
+) -> Any:
+    """``build``'s return annotation, resolved (``None`` if absent or unresolvable); cached."""
+    if not cache:
+        try:
+            annotation = typing.get_type_hints(build, include_extras=True).get("return")
+        except Exception:  # a forward reference that does not resolve: use it only if real
+            raw = signature.return_annotation
+            annotation = None if isinstance(raw, str) or raw is inspect.Signature.empty else raw
+        # Kept only when it says more than the config's class (a TypedDict, a parameterised
+        # generic, a container of markers), so most steps carry None.
+        cache.append(annotation if annotation is not None and compile_spec(annotation) else None)
+    return cache[0]
+
+
 def step(
     name: str,
     *,
@@ -334,6 +381,7 @@ def step(
     ) -> Callable[P, ExecutorStep[ConfigT]]:
         signature = inspect.signature(build)
         first = next(iter(signature.parameters), None)
+        config_type: list[Any] = []  # the return annotation, read at the first call
 
         @functools.wraps(build)
         def factory(*args: P.args, **kwargs: P.kwargs) -> ExecutorStep[ConfigT]:
@@ -371,6 +419,7 @@ def step(
                     override_output_path, params, "override_output_path", build.__name__
                 ),
                 ordering_deps=tuple(ctx._required),
+                config_type=_return_annotation(build, signature, config_type),
             )
 
         setattr(factory, STEP_FACTORY_ATTR, name)
