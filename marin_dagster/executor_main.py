@@ -77,7 +77,7 @@ def executor_main(
         os.environ["MARIN_PREFIX"] = args.prefix
     defs = build_definitions(list(steps), force_run_failed=args.force_run_failed)
     if args.dry_run:
-        _print_plan(steps)
+        _print_plan(defs)
         return defs
     cap = args.max_concurrent or max_concurrent
     run_config: dict[str, Any] = {"execution": {"config": {"max_concurrent": cap}}}
@@ -90,17 +90,13 @@ def executor_main(
     return defs
 
 
-def _print_plan(steps: Sequence[Any]) -> None:
-    """Marin's dry run: each step that would be scheduled, and whether it would run."""
-    from marin_dagster.core.graph import StepGraph
-    from marin_dagster.core.prefix import absolute_prefix
-    from marin_dagster.core.status import StepStatus, read_status
+def _print_plan(defs: dg.Definitions) -> None:
+    """Marin's dry run: each step a run would schedule, what it would do, and where."""
+    from marin_dagster.cli.plan import plan
+    from marin_dagster.definitions_builder import run_options_of, step_graph_of
 
-    graph = StepGraph(list(steps), prefix=absolute_prefix(None))
-    for step in graph.scheduled_steps():
-        path = graph.output_path(step)
-        done = read_status(path) is StepStatus.SUCCESS
-        print(f"[DRY RUN] {step.name}: {'skip: already succeeded' if done else 'run'} -> {path}")  # noqa: T201
+    for row in plan(step_graph_of(defs), run_options_of(defs)):
+        print(f"[DRY RUN] {row.step}: {row.action} ({row.reason}) -> {row.output_path}")  # noqa: T201
 
 
 def _instance() -> dg.DagsterInstance:

@@ -59,7 +59,8 @@ def test_marin_script_runs_reruns_and_fails_like_marin(
 def test_dry_run_writes_nothing(script_env: dict[str, str], tmp_path: Path) -> None:
     prefix = tmp_path / "out"
     out = _script(script_env, "--prefix", str(prefix), "--dry_run", "true")
-    assert f"[DRY RUN] eval/score: run -> {prefix}/eval/score-" in out
+    assert "[DRY RUN] data/raw: run (no status recorded) -> " in out
+    assert f"[DRY RUN] eval/score: run (no status recorded) -> {prefix}/eval/score-" in out
     assert not prefix.exists()
     assert read_calls(tmp_path / "calls.log") == []
 
