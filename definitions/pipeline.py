@@ -30,6 +30,7 @@ from marin_dagster import (
     ResourceConfig,
     StepContext,
     Versioned,
+    log_metrics,
     step,
     versioned,
 )
@@ -110,7 +111,8 @@ def train(config: TrainConfig[str, str, float, int]) -> None:
 
 
 def evaluate(config: EvalConfig[str, str]) -> None:
-    lm.evaluate(config.model_path, config.tokens_path, config.output_path)
+    metrics = lm.evaluate(config.model_path, config.tokens_path, config.output_path)
+    log_metrics({"perplexity": metrics["perplexity"]})  # plotted per learning rate in the UI
 
 
 def learning_curve(config: CurveConfig[str, str]) -> None:

@@ -32,6 +32,7 @@ from marin_dagster.core import (
     this_output_path,
     versioned,
 )
+from marin_dagster.core.report import log_metrics, report_progress
 
 if TYPE_CHECKING:
     from marin_dagster.definitions_builder import build_definitions
@@ -59,8 +60,10 @@ __all__ = [
     "build_definitions",
     "compute_output_path",
     "executor_main",
+    "log_metrics",
     "marin_executor",
     "output_path_of",
+    "report_progress",
     "step",
     "this_output_path",
     "versioned",

@@ -68,8 +68,18 @@ def build_step_asset(
         check_writable(graph.prefix)  # once per process: before anything is written there
         settings: MarinRunSettings = getattr(context.resources, keys.RUN_SETTINGS_KEY)
         run_options = settings.options_for(step.name, options)
+        metrics: dict[str, float] = {}
+
+        def on_report(record: dict[str, Any]) -> None:
+            if record.get("kind") == "metrics":
+                metrics.update(record.get("metrics") or {})
+                context.log.info(f"{step.name}: metrics {record.get('metrics')}")
+            elif record.get("kind") == "progress":
+                total = record.get("total")
+                context.log.info(f"{step.name}: progress {record.get('done')}/{total or '?'}")
+
         with step_storage(context.resources):
-            result = run_step(step, graph, run_options, current_backend())
+            result = run_step(step, graph, run_options, current_backend(), on_report)
         if result.cache_hit:
             context.log.info(
                 f"{step.name}: SUCCESS already recorded at {result.output_path} (cache hit)"
@@ -85,6 +95,8 @@ def build_step_asset(
         }
         if result.ran_on:
             metadata[keys.RAN_ON] = dg.MetadataValue.json(result.ran_on)
+        for name, value in metrics.items():  # plotted across materializations in the UI
+            metadata[f"{keys.METRIC_PREFIX}{name}"] = dg.MetadataValue.float(value)
         return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
 
     with warnings.catch_warnings():  # resource_defs on assets is "beta", yet stable since 1.3

@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from marin_dagster.core.report import reporting_to
 from marin_dagster.core.resources import ResourceConfig
 
 __all__ = [
@@ -48,6 +49,8 @@ class StepCall:
     """The resolved config (plain values and ``str`` paths) passed to ``fn``."""
     resources: ResourceConfig
     output_path: str
+    report_path: str | None = None
+    """Where ``report_progress`` / ``log_metrics`` append during the call (``None``: nowhere)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +110,8 @@ class InlineBackend:
 
     def launch(self, call: StepCall) -> Outcome:
         try:
-            call.fn(call.config)
+            with reporting_to(call.report_path):
+                call.fn(call.config)
         except Exception as exc:
             return Outcome(False, _describe(exc), {"backend": self.name}, exc)
         return Outcome(True, None, {"backend": self.name})

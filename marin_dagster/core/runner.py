@@ -19,8 +19,12 @@ Example:
 
 import dataclasses
 import json
+import os
+import shutil
 import socket
+import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from marin_dagster.core.backend import Backend, InlineBackend, Outcome, StepCall
@@ -28,6 +32,7 @@ from marin_dagster.core.encoding import MarinJsonEncoder
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.lease import LeaseLostError, StepAlreadyDone, StepLease, step_lock
 from marin_dagster.core.lease_record import validate_lease_settings
+from marin_dagster.core.report import ReportTail
 from marin_dagster.core.resources import ResourceConfig
 from marin_dagster.core.status import (
     HEARTBEAT_INTERVAL,
@@ -139,10 +144,12 @@ def run_step(
     graph: StepGraph,
     options: RunOptions | None = None,
     backend: Backend | None = None,
+    on_report: Callable[[dict[str, Any]], None] | None = None,
 ) -> StepRunResult:
     """Run ``step`` on ``backend`` unless its output is already ``SUCCESS``.
 
-    ``backend`` defaults to :class:`InlineBackend` (``fn`` in this thread). Raises
+    ``backend`` defaults to :class:`InlineBackend` (``fn`` in this thread). ``on_report`` gets
+    each ``report_progress`` / ``log_metrics`` record of the call as it arrives. Raises
     :class:`StepFunctionError` when ``fn`` failed (``FAILED`` recorded), :class:`LeaseLostError`
     when the lease was lost (nothing recorded; the call was terminated).
     """
@@ -168,7 +175,12 @@ def run_step(
         raise ValueError(f"step {step.name!r} has no fn to run")
     if options.check_upstream:
         check_upstream(step, graph)
-    call = StepCall(step.name, step.fn, resolved, step.resources or ResourceConfig(), path)
+    reports = tempfile.mkdtemp(prefix="marin-reports-") if on_report is not None else None
+    report_path = os.path.join(reports, "reports.jsonl") if reports is not None else None
+    call = StepCall(
+        step.name, step.fn, resolved, step.resources or ResourceConfig(), path, report_path
+    )
+    tail = _Forwarder(report_path, on_report)
     try:
         with step_lock(
             fs_path,
@@ -182,7 +194,7 @@ def run_step(
         ) as lease:
             write_info(fs_path, step_info(step, graph, config_json))
             try:
-                outcome = _supervise(backend, call, lease)
+                outcome = _supervise(backend, call, lease, tail)
             except LeaseLostError:
                 raise
             except BaseException:
@@ -191,6 +203,9 @@ def run_step(
             _record(lease, StepStatus.SUCCESS if outcome.ok else StepStatus.FAILED)
     except StepAlreadyDone:
         return result(True)
+    finally:
+        if reports is not None:
+            shutil.rmtree(reports, ignore_errors=True)
     if not outcome.ok:
         if outcome.exception is not None:
             raise outcome.exception
@@ -204,17 +219,33 @@ _FIRST_POLL_S = 0.002
 _MAX_POLL_S = 0.1
 
 
-def _supervise(backend: Backend, call: StepCall, lease: StepLease) -> Outcome:
+class _Forwarder:
+    """Hands the records ``fn`` reports to ``on_report`` (nothing when either is missing)."""
+
+    def __init__(
+        self, path: str | None, on_report: Callable[[dict[str, Any]], None] | None
+    ) -> None:
+        self._tail = ReportTail(path) if path is not None else None
+        self._on_report = on_report
+
+    def forward(self) -> None:
+        if self._tail is not None and self._on_report is not None:
+            for record in self._tail.read_new():
+                self._on_report(record)
+
+
+def _supervise(backend: Backend, call: StepCall, lease: StepLease, tail: _Forwarder) -> Outcome:
     """Launch ``call`` and poll it; terminate it and raise if the lease is lost meanwhile.
 
-    This thread does nothing but poll, so the heartbeat thread beside it is never starved by
-    ``fn`` (which runs elsewhere, unless the backend is inline).
+    This thread does nothing but poll (and forward ``fn``'s reports), so the heartbeat thread
+    beside it is never starved by ``fn`` (which runs elsewhere, unless the backend is inline).
     """
     handle = backend.launch(call)
     delay = _FIRST_POLL_S
     try:
         while True:
             outcome = backend.poll(handle)
+            tail.forward()
             if outcome is not None:
                 return outcome
             if lease.lost.is_set():

@@ -32,6 +32,7 @@ import traceback
 from pydantic import BaseModel, Field
 
 from marin_dagster.core.backend import Outcome, StepCall
+from marin_dagster.core.report import reporting_to
 from marin_dagster.core.resources import ResourceConfig
 
 __all__ = ["LocalBackend", "LocalBackendConfig"]
@@ -120,7 +121,8 @@ def _worker_main(call: StepCall, write_fd: int) -> None:
         os.setpgid(0, 0)  # lead a process group: terminate reaches fn's own subprocesses
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        call.fn(call.config)
+        with reporting_to(call.report_path):
+            call.fn(call.config)
         payload: dict[str, object] = {"ok": True}
     except BaseException as exc:
         code = 1

@@ -45,6 +45,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from marin_dagster.core.backend import BackendUnavailableError, Outcome, StepCall
+from marin_dagster.core.report import reporting_to
 from marin_dagster.core.resources import CpuConfig, GpuConfig, ResourceConfig, TpuConfig
 
 __all__ = ["GPU_ACCELERATOR_TYPES", "RayBackend", "RayBackendConfig", "RayHandle", "tpu_head"]
@@ -94,7 +95,9 @@ class RayHandle:
     outcome: Outcome | None = None
 
 
-def _run_in_task(fn: Callable[[Any], Any], config: Any, env: dict[str, str]) -> dict[str, Any]:
+def _run_in_task(
+    fn: Callable[[Any], Any], config: Any, env: dict[str, str], report_path: str | None = None
+) -> dict[str, Any]:
     """Inside the Ray task: set the TPU environment, call ``fn(config)``, say where it ran.
 
     Only TPU tasks get ``env``; their worker exits after the call (``max_calls=1``), so the
@@ -112,7 +115,8 @@ def _run_in_task(fn: Callable[[Any], Any], config: Any, env: dict[str, str]) -> 
         "assigned_resources": ctx.get_assigned_resources(),
         "env": {k: v for k, v in os.environ.items() if k.startswith(_REPORTED_ENV)},
     }
-    fn(config)
+    with reporting_to(report_path):
+        fn(config)
     return details
 
 
@@ -257,7 +261,9 @@ class RayBackend:
             options = _tpu_options(device, self.config.tpu_host_cpus, head=True)
             env = _tpu_env(device, 0, 0)
         where = {"slice": 0, "host": 0} if env else {}
-        handle.tasks.append((where, task.options(**options).remote(call.fn, call.config, env)))
+        handle.tasks.append(
+            (where, task.options(**options).remote(call.fn, call.config, env, call.report_path))
+        )
         return handle
 
     def _start_hosts(self, ray: Any, handle: RayHandle, device: TpuConfig) -> None:
@@ -270,7 +276,12 @@ class RayBackend:
             ref = (
                 _remote_task(ray, device=True)
                 .options(scheduling_strategy=strategy, **options)
-                .remote(handle.call.fn, handle.call.config, _tpu_env(device, slice_index, host))
+                .remote(
+                    handle.call.fn,
+                    handle.call.config,
+                    _tpu_env(device, slice_index, host),
+                    handle.call.report_path,
+                )
             )
             handle.tasks.append(({"slice": slice_index, "host": host}, ref))
 
