@@ -3,7 +3,8 @@
 Called from a script run as ``__main__``, it reads Marin's flags (``--prefix``, ``--dry_run``,
 ``--force_run_failed``, ``--max_concurrent``), builds the steps' Definitions and runs the
 ``all_steps`` job with ``marin_executor`` on the Dagster instance under ``$DAGSTER_HOME`` (or a
-temporary one), printing each step's line and the run summary; it exits non-zero when a step
+temporary one), printing progress over the steps (``[k/N steps] name: ran``) and the run
+summary; it exits non-zero when a step
 failed. ``--prefix`` sets ``$MARIN_PREFIX`` for this process and the workers it forks, as
 Marin's own prefix setting does.
 
@@ -29,6 +30,7 @@ from typing import Any
 import dagster as dg
 
 from marin_dagster.definitions_builder import ALL_STEPS_JOB, build_definitions
+from marin_dagster.launch.executor import PROGRESS_TAG
 
 __all__ = ["executor_main"]
 
@@ -84,7 +86,12 @@ def executor_main(
     global _registered
     _registered = defs
     with _instance() as instance:
-        result = dg.execute_job(_reconstructable_job(), instance=instance, run_config=run_config)
+        result = dg.execute_job(
+            _reconstructable_job(),
+            instance=instance,
+            run_config=run_config,
+            tags={PROGRESS_TAG: "true"},
+        )
     if not result.success:
         raise SystemExit(1)
     return defs

@@ -40,6 +40,8 @@ from marin_dagster.launch.worker import run_in_fork
 
 __all__ = ["MarinExecutor", "make_marin_executor", "marin_executor"]
 
+PROGRESS_TAG = "marin/progress"
+"""Run tag: ``"true"`` logs ``[k/N steps] name: ran`` as each step settles (``executor_main``)."""
 _LOOP_SLEEP_S = 0.02
 _HEALTH_CHECK_S = 1
 _PROBE_TIMEOUT_S = 120.0
@@ -68,10 +70,15 @@ class MarinExecutor(StepDelegatingExecutor):
         summary.name_steps(
             {s.key: s.tags[keys.STEP_NAME] for s in steps if keys.STEP_NAME in s.tags}
         )
+        progress = plan_context.dagster_run.tags.get(PROGRESS_TAG) == "true"
         try:
             for event in super().execute(plan_context, execution_plan):
-                summary.observe(event)
+                outcome = summary.observe(event)
                 yield event
+                if progress and outcome is not None and event.step_key:
+                    name = summary.step_name(event.step_key)
+                    line = f"[{summary.settled}/{len(steps)} steps] {name}: {outcome}"
+                    DagsterEvent.engine_event(plan_context, line, EngineEventData())
         finally:
             DagsterEvent.engine_event(
                 plan_context,

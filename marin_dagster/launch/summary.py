@@ -51,24 +51,40 @@ class RunSummary:
         """Map Dagster step keys (``train__lm``) to Marin step names (``train/lm``)."""
         self._names.update(names)
 
-    def observe(self, event: Any) -> None:
-        """Record what ``event`` (a ``DagsterEvent``) says about its step."""
+    def observe(self, event: Any) -> str | None:
+        """Record what ``event`` (a ``DagsterEvent``) says about its step.
+
+        Returns ``"ran"``, ``"cache hit"``, ``"failed"`` or ``"skipped"`` when the event
+        settles a step, else ``None``.
+        """
         key: str | None = event.step_key
         if key is None:
-            return
+            return None
         name = self._names.get(key, key)
         if event.is_step_materialization:
             metadata = event.step_materialization_data.materialization.metadata
             hit = metadata.get(keys.CACHE_HIT)
             if hit is not None:
                 (self.cache_hits if hit.value else self.ran).append(name)
+                return "cache hit" if hit.value else "ran"
         elif event.is_step_failure:
             error = event.step_failure_data.error
             while error is not None and error.cause is not None:  # Dagster wraps user errors
                 error = error.cause
             self.failed[name] = first_error_line(error.message if error is not None else "")
+            return "failed"
         elif event.is_step_skipped:
             self.skipped.append(name)
+            return "skipped"
+        return None
+
+    @property
+    def settled(self) -> int:
+        """Steps whose outcome is known so far."""
+        return len(self.ran) + len(self.cache_hits) + len(self.failed) + len(self.skipped)
+
+    def step_name(self, step_key: str) -> str:
+        return self._names.get(step_key, step_key)
 
     def text(self) -> str:
         """``Marin run summary: 3 ran, 2 cache hits, 1 failed, 1 skipped`` + failed steps."""

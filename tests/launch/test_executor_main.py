@@ -41,6 +41,7 @@ def test_marin_script_runs_reruns_and_fails_like_marin(
     prefix = tmp_path / "out"
     out = _script(script_env, "--prefix", str(prefix), "--max_concurrent", "1")
     assert "Marin run summary: 2 ran, 0 cache hits, 0 failed, 0 skipped" in out
+    assert "[1/2 steps] data/raw: ran" in out and "[2/2 steps] eval/score: ran" in out
     assert read_calls(tmp_path / "calls.log") == ["data/raw", "eval/score"]
     assert _status(prefix, "eval/score") is StepStatus.SUCCESS
 
