@@ -4,8 +4,8 @@ Called from a script run as ``__main__``, it reads Marin's flags (``--prefix``, 
 ``--force_run_failed``, ``--max_concurrent``), builds the steps' Definitions and runs the
 ``all_steps`` job with ``marin_executor`` on the Dagster instance under ``$DAGSTER_HOME`` (or a
 temporary one), printing progress over the steps (``[k/N steps] name: ran``) and the run
-summary; it exits non-zero when a step failed. ``--prefix`` sets ``$MARIN_PREFIX`` for this process and the workers it forks, as
-Marin's own prefix setting does.
+summary; it exits non-zero when a step failed. ``--prefix`` sets ``$MARIN_PREFIX`` for this
+process and the workers it forks, as Marin's own prefix setting does.
 
 Called while the script is imported (``dagster dev -f script.py``, ``dagster job execute -f``),
 it only builds the Definitions and binds them to the module's ``defs``, so the same file can be
