@@ -32,6 +32,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from marin_dagster.core.scoped import context_value
+
 __all__ = [
     "GcsSettings",
     "current_gcs_settings",
@@ -144,8 +146,5 @@ def current_gcs_settings() -> GcsSettings:
 @contextlib.contextmanager
 def use_gcs(settings: GcsSettings) -> Iterator[GcsSettings]:
     """Use ``settings`` for ``gs://`` status files and leases inside the block."""
-    token = _CURRENT.set(settings)
-    try:
+    with context_value(_CURRENT, settings):
         yield settings
-    finally:
-        _CURRENT.reset(token)

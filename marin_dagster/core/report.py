@@ -27,6 +27,8 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from marin_dagster.core.scoped import context_value
+
 __all__ = ["ReportTail", "log_metrics", "report_progress", "reporting_to"]
 
 _PATH: contextvars.ContextVar[str | None] = contextvars.ContextVar("marin_report", default=None)
@@ -35,11 +37,8 @@ _PATH: contextvars.ContextVar[str | None] = contextvars.ContextVar("marin_report
 @contextlib.contextmanager
 def reporting_to(path: str | None) -> Iterator[None]:
     """Send this thread's ``report_progress`` / ``log_metrics`` calls to ``path``."""
-    token = _PATH.set(path)
-    try:
+    with context_value(_PATH, path):
         yield
-    finally:
-        _PATH.reset(token)
 
 
 def report_progress(done: float, total: float | None = None) -> None:

@@ -18,12 +18,16 @@ Example:
 """
 
 import contextlib
+import contextvars
 import gc
 import sys
 import threading
 from collections.abc import Iterator
+from typing import TypeVar
 
-__all__ = ["gc_paused", "recursion_headroom", "stack_depth"]
+T = TypeVar("T")
+
+__all__ = ["context_value", "gc_paused", "recursion_headroom", "stack_depth"]
 
 _lock = threading.Lock()
 _gc_pauses = 0
@@ -95,3 +99,25 @@ def stack_depth() -> int:
     while frame is not None:
         frame, depth = frame.f_back, depth + 1
     return depth
+
+
+@contextlib.contextmanager
+def context_value(var: contextvars.ContextVar[T], value: T) -> Iterator[T]:
+    """Set ``var`` to ``value`` for the body (this thread and context only), then restore it.
+
+    The per-call counterpart of the process-wide scopes above: the GCS settings of a step, the
+    backend of a step worker, the report file of a call.
+
+    Example:
+        >>> depth = contextvars.ContextVar("depth", default=0)
+        >>> with context_value(depth, 3):
+        ...     depth.get()
+        3
+        >>> depth.get()
+        0
+    """
+    token = var.set(value)
+    try:
+        yield value
+    finally:
+        var.reset(token)

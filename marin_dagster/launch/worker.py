@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from marin_dagster.core.backend import Backend
+from marin_dagster.core.scoped import context_value
 
 if TYPE_CHECKING:
     from dagster._grpc.types import ExecuteStepArgs
@@ -84,11 +85,8 @@ def current_backend() -> Backend | None:
 @contextlib.contextmanager
 def using_backend(backend: Backend) -> Iterator[Backend]:
     """Make ``backend`` the :func:`current_backend` for the body."""
-    token = _BACKEND.set(backend)
-    try:
+    with context_value(_BACKEND, backend):
         yield backend
-    finally:
-        _BACKEND.reset(token)
 
 
 class StepWorker:
