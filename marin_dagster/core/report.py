@@ -24,14 +24,29 @@ import contextvars
 import json
 import math
 import os
+import tempfile
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from marin_dagster.core.scoped import context_value
 
-__all__ = ["ReportTail", "log_metrics", "report_progress", "reporting_to"]
+__all__ = ["ReportTail", "log_metrics", "new_report_path", "report_progress", "reporting_to"]
 
 _PATH: contextvars.ContextVar[str | None] = contextvars.ContextVar("marin_report", default=None)
+
+
+def new_report_path() -> str:
+    """A fresh report file path for one call, under this user's ``marin-reports-{uid}`` temp
+    directory (the file is created by the first record and removed after the call).
+
+    Example:
+        >>> new_report_path() != new_report_path()
+        True
+    """
+    directory = os.path.join(tempfile.gettempdir(), f"marin-reports-{os.getuid()}")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.path.join(directory, f"{uuid.uuid4().hex}.jsonl")
 
 
 @contextlib.contextmanager

@@ -17,12 +17,11 @@ Example:
     False
 """
 
+import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +31,7 @@ from marin_dagster.core.encoding import MarinJsonEncoder
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.lease import LeaseLostError, StepAlreadyDone, StepLease, step_lock
 from marin_dagster.core.lease_record import validate_lease_settings
-from marin_dagster.core.report import ReportTail
+from marin_dagster.core.report import ReportTail, new_report_path
 from marin_dagster.core.resources import ResourceConfig
 from marin_dagster.core.status import (
     HEARTBEAT_INTERVAL,
@@ -175,8 +174,7 @@ def run_step(
         raise ValueError(f"step {step.name!r} has no fn to run")
     if options.check_upstream:
         check_upstream(step, graph)
-    reports = tempfile.mkdtemp(prefix="marin-reports-") if on_report is not None else None
-    report_path = os.path.join(reports, "reports.jsonl") if reports is not None else None
+    report_path = new_report_path() if on_report is not None else None
     call = StepCall(
         step.name, step.fn, resolved, step.resources or ResourceConfig(), path, report_path
     )
@@ -204,8 +202,9 @@ def run_step(
     except StepAlreadyDone:
         return result(True)
     finally:
-        if reports is not None:
-            shutil.rmtree(reports, ignore_errors=True)
+        if report_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(report_path)
     if not outcome.ok:
         if outcome.exception is not None:
             raise outcome.exception
