@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runs import REPO_ROOT, dagster_execute
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = TESTS_DIR.parent
 TIMEOUT_S = 120
 EXAMPLE = ["-m", "definitions"]
 STEP_NAMES = [
@@ -87,11 +87,7 @@ def actions(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
 def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The example pipeline, run once (30 optimiser steps)."""
     env = _env(tmp_path_factory.mktemp("ran"))
-    command = [sys.executable, "-m", "dagster", "job", "execute", *EXAMPLE, "-j", "all_steps"]
-    result = subprocess.run(
-        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    dagster_execute(env, module="definitions", cwd=REPO_ROOT)
     return env
 
 

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runs import REPO_ROOT, dagster_execute
 from pipelines import counting
 from pipelines._common import CALL_LOG_ENV, read_calls
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = TESTS_DIR.parent
-TIMEOUT_S = 120
-
-
-def dagster_execute(
-    module: str, env: dict[str, str], cwd: Path
-) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", module, "-j", "all_steps"]
-    result = subprocess.run(
-        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
-    )
-    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def step_dirs(prefix: Path) -> dict[str, list[Path]]:
@@ -55,21 +39,21 @@ def test_cli_run_rerun_and_versioned_change(counting_env: dict[str, str], tmp_pa
     log = tmp_path / "calls.log"
 
     # 1. First run: every step once, every status SUCCESS.
-    dagster_execute("pipelines.counting", counting_env, cwd=TESTS_DIR)
+    dagster_execute(counting_env, module="pipelines.counting")
     assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)
     first = step_dirs(prefix)
     assert set(first) == set(counting.ALL_NAMES)
     assert all(len(d) == 1 and statuses(d) == ["SUCCESS"] for d in first.values())
 
     # 2. Rerun: exit 0, no fn called, nothing new written.
-    dagster_execute("pipelines.counting", counting_env, cwd=TESTS_DIR)
+    dagster_execute(counting_env, module="pipelines.counting")
     assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)
     assert step_dirs(prefix) == first
 
     # 3. Change exactly one versioned value: only it and its dependents rerun, at new paths.
     calls_before = len(read_calls(log))
     changed_env = {**counting_env, counting.PARAM_ENV: "changed"}
-    dagster_execute("pipelines.counting", changed_env, cwd=TESTS_DIR)
+    dagster_execute(changed_env, module="pipelines.counting")
     rerun = read_calls(log)[calls_before:]
     assert sorted(rerun) == sorted(counting.AFFECTED_BY_PARAM)
     after = step_dirs(prefix)
@@ -92,7 +76,7 @@ def test_example_code_location_twice(subprocess_env: dict[str, str], tmp_path: P
     env["MARIN_EXAMPLE_TRAIN_STEPS"] = "100"
     prefix = Path(env["MARIN_PREFIX"])
 
-    dagster_execute("definitions", env, cwd=REPO_ROOT)
+    dagster_execute(env, module="definitions", cwd=REPO_ROOT)
     dirs = step_dirs(prefix)
     expected = {
         "data/corpus",
@@ -115,7 +99,7 @@ def test_example_code_location_twice(subprocess_env: dict[str, str], tmp_path: P
     )
     mtimes = {p: os.stat(p / ".executor_status").st_mtime_ns for ds in dirs.values() for p in ds}
 
-    second = dagster_execute("definitions", env, cwd=REPO_ROOT)
+    second = dagster_execute(env, module="definitions", cwd=REPO_ROOT)
     log = second.stdout + second.stderr
     for name in expected:
         assert f"{name}: SUCCESS already recorded" in log, name

@@ -3,34 +3,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import fsspec
+from cli_runs import dagster_execute
 from pipelines import counting
 from pipelines._common import CALL_LOG_ENV, read_calls
 
 from marin_dagster.core.status import STATUS_FILE
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-TIMEOUT_S = 180
-
-
-def dagster_execute(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "dagster", "job", "execute"]
-    command += ["-m", "pipelines.counting", "-j", "all_steps"]
-    result = subprocess.run(
-        command,
-        env=env,
-        cwd=TESTS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def statuses(prefix: str) -> dict[str, bytes]:
@@ -51,12 +31,12 @@ def test_dagster_job_execute_on_gs_twice(
     log = tmp_path / "calls.log"
     env = {**subprocess_env, **gcs_env, "MARIN_PREFIX": gs_prefix, CALL_LOG_ENV: str(log)}
 
-    dagster_execute(env)
+    dagster_execute(env, module="pipelines.counting")
     assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)
     first = statuses(gs_prefix)
     assert first == dict.fromkeys(counting.ALL_NAMES, b"SUCCESS")
 
-    second = dagster_execute(env)
+    second = dagster_execute(env, module="pipelines.counting")
     assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)  # no fn called again
     assert statuses(gs_prefix) == first
     output = second.stdout + second.stderr

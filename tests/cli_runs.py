@@ -12,8 +12,9 @@ from typing import Any
 import dagster as dg
 import yaml
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
-TIMEOUT_S = 180
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+TIMEOUT_S = 300
 
 
 def dagster_execute(
@@ -22,19 +23,23 @@ def dagster_execute(
     module: str = "pipelines.sleepy",
     attribute: str | None = None,
     run_config: dict[str, Any] | None = None,
-    tmp_path: Path,
+    tmp_path: Path | None = None,
+    cwd: Path = TESTS_DIR,
     expect_ok: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``dagster job execute -m MODULE -j all_steps`` (with ``-c`` when given)."""
+    """Run ``dagster job execute -m MODULE -j all_steps`` (``-c`` with ``run_config``, written
+    under ``tmp_path``) and check its exit status."""
     command = [sys.executable, "-m", "dagster", "job", "execute", "-m", module, "-j", "all_steps"]
     if attribute:
         command += ["-a", attribute]
     if run_config is not None:
+        if tmp_path is None:
+            raise ValueError("run_config needs tmp_path to write the config file in")
         config_file = tmp_path / f"run-config-{len(list(tmp_path.glob('run-config-*')))}.yaml"
         config_file.write_text(yaml.safe_dump(run_config))
         command += ["-c", str(config_file)]
     result = subprocess.run(
-        command, env=env, cwd=TESTS_DIR, capture_output=True, text=True, timeout=TIMEOUT_S
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S
     )
     output = result.stdout + result.stderr
     if expect_ok:
