@@ -84,15 +84,18 @@ def check_upstream(step: AnyStep, graph: StepGraph) -> None:
     Marin's executor only launches a step once its dependencies completed; a Dagster selection
     can ask for a step alone, so the check happens here, before anything is written.
     """
+    missing = []
     for dep in graph.blocking_deps(step):
         dep_path = graph.output_path(dep)
         status = read_status(dep_path)
         if status is not StepStatus.SUCCESS:
             state = status.value if status is not None else "no status"
-            raise UpstreamNotReadyError(
-                f"step {step.name!r} waits for {dep.name!r}, which has not succeeded ({state} at "
-                f"{dep_path}); materialize it first, e.g. select it with its upstream steps"
-            )
+            missing.append(f"{dep.name!r} ({state} at {dep_path})")
+    if missing:
+        raise UpstreamNotReadyError(
+            f"step {step.name!r} cannot run yet; upstream not succeeded: {', '.join(missing)}. "
+            "Materialize them first, e.g. select the step with its upstream steps"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

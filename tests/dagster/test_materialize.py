@@ -512,7 +512,7 @@ def test_a_step_selected_before_its_upstream_ran_fails_clearly_and_writes_nothin
     result = _run_selected(defs, "prep/clean")
     assert not result.success
     text = failure_text(result)
-    assert "'prep/clean' waits for 'data/raw'" in text
+    assert "step 'prep/clean' cannot run yet; upstream not succeeded: 'data/raw' (no status" in text
     assert compute_output_path(steps["data/raw"], prefix=str(tmp_path)) in text
     assert call_log() == []
     clean_path = compute_output_path(steps["prep/clean"], prefix=str(tmp_path))
@@ -525,6 +525,40 @@ def test_a_step_selected_before_its_upstream_ran_fails_clearly_and_writes_nothin
     assert call_log() == ["data/raw", "prep/clean"]
 
 
+def test_a_step_selected_alone_lists_every_missing_upstream_in_one_message(
+    tmp_path: Path, call_log: Calls
+) -> None:
+    steps = counting.build_steps()
+    defs = build_definitions(steps["eval/score"], prefix=str(tmp_path))
+    assert _run_selected(defs, "data/raw").success
+    assert _run_selected(defs, "prep/other").success
+    result = _run_selected(defs, "eval/score")
+    assert not result.success
+    lines = [line for line in failure_text(result).splitlines() if "cannot run yet" in line]
+    assert len(lines) == 1, lines
+    train_path = compute_output_path(steps["train/model"], prefix=str(tmp_path))
+    other_path = compute_output_path(steps["prep/other"], prefix=str(tmp_path))
+    # prep/other succeeded, so only train/model is named; the message is one line.
+    assert f"'train/model' (no status at {train_path})" in lines[0]
+    assert other_path not in lines[0]
+    assert call_log() == ["data/raw", "prep/other"]
+
+
+def test_every_missing_upstream_is_named(tmp_path: Path, call_log: Calls) -> None:
+    steps = counting.build_steps()
+    defs = build_definitions(steps["eval/score"], prefix=str(tmp_path))
+    result = _run_selected(defs, "eval/score")
+    text = failure_text(result)
+    train_path = compute_output_path(steps["train/model"], prefix=str(tmp_path))
+    other_path = compute_output_path(steps["prep/other"], prefix=str(tmp_path))
+    # In config order, in one message.
+    assert (
+        "step 'eval/score' cannot run yet; upstream not succeeded: "
+        f"'train/model' (no status at {train_path}), 'prep/other' (no status at {other_path})"
+    ) in text
+    assert call_log() == []
+
+
 def test_check_upstream_can_be_turned_off(tmp_path: Path, call_log: Calls) -> None:
     steps = counting.build_steps()
     defs = build_definitions(
@@ -534,6 +568,6 @@ def test_check_upstream_can_be_turned_off(tmp_path: Path, call_log: Calls) -> No
     # The function is called (and, its input missing, fails as it would without the check).
     assert call_log() == ["prep/clean"]
     assert not result.success
-    assert "waits for" not in failure_text(result)
+    assert "cannot run yet" not in failure_text(result)
     clean_path = compute_output_path(steps["prep/clean"], prefix=str(tmp_path))
     assert read_status(clean_path) is StepStatus.FAILED
