@@ -31,6 +31,7 @@ import dagster
 import pytest
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
+from engines import engine_missing
 from pipelines import counting
 from pipelines._common import CALL_LOG_ENV, read_calls
 
@@ -405,10 +406,9 @@ def render(profile_root: Path, *urls: str) -> list[_DomText]:
     return each final DOM's text."""
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.fail(
-            "chromium is not on PATH: the browser tests need it "
-            "(.ci/run installs it with `apt-get install -y chromium`)",
-            pytrace=False,
+        engine_missing(
+            "chromium is not on PATH: the browser tests need it; install it with "
+            "`sudo apt-get install -y chromium` (Debian/Ubuntu; .ci/run does this itself)"
         )
     procs: list[subprocess.Popen[bytes]] = []
     try:

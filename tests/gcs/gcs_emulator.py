@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import importlib.util
-import os
 import platform
 import socket
 import subprocess
@@ -23,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-import pytest
+from engines import engine_missing
 
 BUCKET = "marin-test"
 INSTALL_HINT = "pip install -e '.[dev]'"
@@ -66,10 +65,7 @@ def require_emulator() -> Path:
     """The binary; FAIL when ``$CI`` is ``true``, else skip, if anything is missing."""
     why = missing_requirement()
     if why is not None:
-        message = f"gs:// tests need a GCS emulator: {why}; run {INSTALL_HINT}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        engine_missing(f"gs:// tests need a GCS emulator: {why}; run {INSTALL_HINT}")
     path = binary_path()
     assert path is not None
     return path

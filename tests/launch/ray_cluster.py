@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engines import engine_missing
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = TESTS_DIR.parent
@@ -82,10 +83,7 @@ shutil.rmtree(sys.argv[4], ignore_errors=True)
 def require_ray() -> None:
     """Skip (fail on CI) when ray is not installed."""
     if importlib.util.find_spec("ray") is None:
-        message = "ray is not installed: pip install -e '.[dev]'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        engine_missing("ray is not installed: pip install -e '.[dev]'")
 
 
 @pytest.fixture(scope="session")
