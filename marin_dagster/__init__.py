@@ -35,6 +35,7 @@ from marin_dagster.core import (
 from marin_dagster.core.report import log_metrics, report_progress
 
 if TYPE_CHECKING:
+    from marin_dagster.component import MarinStepsComponent
     from marin_dagster.definitions_builder import build_definitions
     from marin_dagster.executor_main import executor_main
     from marin_dagster.launch.executor import marin_executor
@@ -49,6 +50,7 @@ __all__ = [
     "InputName",
     "MarinRunLauncher",
     "MarinRunSettings",
+    "MarinStepsComponent",
     "Output",
     "OutputName",
     "ResourceConfig",
@@ -75,6 +77,7 @@ _LAZY = {
     "marin_executor": "marin_dagster.launch.executor",
     "MarinRunLauncher": "marin_dagster.launch.run_launcher",
     "MarinRunSettings": "marin_dagster.run_settings",
+    "MarinStepsComponent": "marin_dagster.component",
 }
 
 
