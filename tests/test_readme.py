@@ -14,13 +14,11 @@ def _python_blocks() -> list[str]:
 
 def test_readme_opens_with_the_two_setup_commands() -> None:
     bash = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    assert (
-        bash[0].strip()
-        == "pip install -e '.[dev]' && dagster job execute -m definitions -j all_steps"
-    )
-    assert bash[1].strip() == "pip install -e '.[dev]' && python -m pytest"
+    install = "pip install -e '.[dev]' --config-settings editable_mode=compat"
+    assert bash[0].strip() == f"{install} && dg launch --job all_steps"
+    assert bash[1].strip() == f"{install} && python -m pytest"
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "run_tests() { pip install -e '.[dev]' && python -m pytest; }" in ci
+    assert f"run_tests() {{ {install} && python -m pytest; }}" in ci
 
 
 def test_quickstart_gives_the_promised_paths() -> None:
