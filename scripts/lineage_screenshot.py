@@ -80,8 +80,10 @@ def screenshot(out: Path, *, run_first: bool) -> None:
             subprocess.run([str(dg), "launch", "--job", "all_steps"], env=env, cwd=REPO, check=True)
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "dagster_webserver", "-m", "definitions"]
-            + ["-h", "127.0.0.1", "-p", str(port)],
+            [
+                *(sys.executable, "-m", "dagster_webserver", "-m", "definitions"),
+                *("-h", "127.0.0.1", "-p", str(port)),
+            ],
             env=env,
             cwd=REPO,
             stdout=subprocess.DEVNULL,
@@ -93,9 +95,12 @@ def screenshot(out: Path, *, run_first: bool) -> None:
             _wait_until_serving(base, server)
             _dismiss_welcome_dialog(base)
             subprocess.run(
-                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-                + [f"--user-data-dir={tmp}/chromium", "--window-size=1600,1000"]
-                + ["--virtual-time-budget=20000", f"--screenshot={out}", lineage_url(base)],
+                [
+                    *(chromium, "--headless", "--no-sandbox", "--disable-gpu"),
+                    *("--hide-scrollbars", f"--user-data-dir={tmp}/chromium"),
+                    *("--window-size=1600,1000", "--virtual-time-budget=20000"),
+                    *(f"--screenshot={out}", lineage_url(base)),
+                ],
                 check=True,
                 capture_output=True,
                 timeout=180,
