@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from marin_dagster import compute_output_path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,3 +36,19 @@ def test_quickstart_gives_the_promised_paths() -> None:
         "download/fineweb",
         "tokenize/fineweb",
     }
+
+
+def test_every_python_snippet_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ``python`` block runs alone, imports included (output under a temporary prefix)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MARIN_PREFIX", str(tmp_path / "prefix"))
+    blocks = _python_blocks()
+    assert len(blocks) >= 5
+    for number, block in enumerate(blocks):
+        namespace: dict[str, object] = {"__name__": f"readme_snippet_{number}"}
+        try:
+            exec(compile(block, f"{README}:python block {number}", "exec"), namespace)
+        except Exception as error:
+            raise AssertionError(f"README python block {number} fails:\n{block}") from error
