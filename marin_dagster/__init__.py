@@ -81,6 +81,11 @@ _LAZY = {
 }
 
 
+def __dir__() -> list[str]:
+    """Lazy names included, so tools that list the package (``dg list components``) see them."""
+    return sorted({*globals(), *_LAZY})
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

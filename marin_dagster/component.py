@@ -34,7 +34,17 @@ from marin_dagster.launch.settings import ExecutorSettings
 
 __all__ = ["MarinStepsComponent", "load_steps"]
 
+PLACEHOLDER_STEPS = "my_package.pipeline:STEPS"
 
+
+class MarinStepsScaffolder(dg.Scaffolder):
+    """``dg scaffold defs marin_dagster.MarinStepsComponent NAME``: a defs.yaml to fill in."""
+
+    def scaffold(self, request: dg.ScaffoldRequest[Any]) -> None:
+        dg.scaffold_component(request, {"steps": PLACEHOLDER_STEPS})
+
+
+@dg.scaffold_with(MarinStepsScaffolder)
 class MarinStepsComponent(dg.Component, dg.Model, dg.Resolvable):
     """Every step reachable from ``steps`` as a Dagster asset, with Marin's jobs and executor."""
 

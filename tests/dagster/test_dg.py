@@ -5,12 +5,14 @@ Each command runs as a subprocess from the repository root, the ``dg`` project
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cli_runs import REPO_ROOT
 
 from definitions.pipeline import STEPS
@@ -20,12 +22,12 @@ from marin_dagster.core.status import StepStatus, read_status
 TIMEOUT_S = 300
 
 
-def _dg(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _dg(env: dict[str, str], *args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("dg")
     dg = str(exe) if exe.exists() else shutil.which("dg")
     assert dg, "dg is installed by the README's set-up: pip install -e '.[dev]'"
     result = subprocess.run(
-        [dg, *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT_S
+        [dg, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S
     )
     assert result.returncode == 0, f"dg {' '.join(args)} failed:\n{result.stderr[-6000:]}"
     return result
@@ -69,3 +71,21 @@ def test_dg_launch_runs_all_steps(dg_env: dict[str, str]) -> None:
     assert _warnings(output) == []
     for s in graph.steps:
         assert read_status(graph.output_path(s)) is StepStatus.SUCCESS, s.name
+
+
+def test_dg_scaffolds_a_defs_yaml_to_fill_in(dg_env: dict[str, str], tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "demo" / "defs").mkdir(parents=True)
+    (project / "demo" / "__init__.py").write_text("")
+    (project / "demo" / "defs" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0"\n\n'
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "demo"\n'
+    )
+    env = {**dg_env, "PYTHONPATH": f"{project}{os.pathsep}{dg_env['PYTHONPATH']}"}
+    _dg(env, "scaffold", "defs", "marin_dagster.MarinStepsComponent", "my_pipeline", cwd=project)
+    written = yaml.safe_load((project / "demo" / "defs" / "my_pipeline" / "defs.yaml").read_text())
+    assert written == {
+        "type": "marin_dagster.MarinStepsComponent",
+        "attributes": {"steps": "my_package.pipeline:STEPS"},
+    }
