@@ -7,8 +7,12 @@ Each command runs as a subprocess from the repository root, the ``dg`` project
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -89,3 +93,38 @@ def test_dg_scaffolds_a_defs_yaml_to_fill_in(dg_env: dict[str, str], tmp_path: P
         "type": "marin_dagster.MarinStepsComponent",
         "attributes": {"steps": "my_package.pipeline:STEPS"},
     }
+
+
+def test_dg_dev_serves_the_project_without_warnings(dg_env: dict[str, str]) -> None:
+    exe = Path(sys.executable).with_name("dg")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [str(exe), "dev", "-p", str(port)],
+        env=dg_env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, f"dg dev exited with {server.returncode}"
+            assert time.monotonic() < deadline, "dg dev did not serve within 180 s"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                    break
+            except OSError:
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            output, _ = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            output, _ = server.communicate()
+    assert "All component YAML validated successfully" in output
+    assert _warnings(output) == []
