@@ -31,8 +31,10 @@ from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_na
 ALL_STEPS_JOB = "all_steps"
 NONBLOCKING_SUFFIX = ".nonblocking"
 
-# Each step asset → the graph and run options it was built from (read by the command line).
-_BUILT_FROM: "weakref.WeakKeyDictionary[dg.AssetsDefinition, tuple[StepGraph, RunOptions]]" = (
+# Each step asset's op → the graph and run options it was built from (read by the command
+# line). Keyed by the op, not the AssetsDefinition: Dagster copies AssetsDefinitions when it
+# adds attributes (a component's origin metadata, with_resources), and the copies share the op.
+_BUILT_FROM: "weakref.WeakKeyDictionary[object, tuple[StepGraph, RunOptions]]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -155,7 +157,7 @@ def build_definitions(
         executor=executor,
     )
     for asset in step_assets:
-        _BUILT_FROM[asset] = (graph, options)
+        _BUILT_FROM[asset.node_def] = (graph, options)
     return scope_job_builds(defs, longest_chain=longest_chain(graph))
 
 
@@ -175,7 +177,11 @@ def run_options_of(defs: dg.Definitions) -> RunOptions:
 
 def _built_from(defs: dg.Definitions) -> tuple[StepGraph, RunOptions]:
     assets = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition)]
-    found = {id(b[0]): b for a in assets if (b := _BUILT_FROM.get(a)) is not None}
+    found = {
+        id(b[0]): b
+        for a in assets
+        if a.is_executable and (b := _BUILT_FROM.get(a.node_def)) is not None
+    }
     if not found:
         raise LookupError("these Definitions hold no marin steps (made by build_definitions)")
     if len(found) > 1:

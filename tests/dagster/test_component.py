@@ -94,3 +94,11 @@ def test_bad_attributes_fail_at_load_naming_the_field(
 def test_steps_that_cannot_be_found_are_named(steps: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         component_defs(component=_component(steps=steps))
+
+
+def test_the_command_line_reads_the_graph_of_a_component_built_code_location() -> None:
+    # Dagster copies the AssetsDefinitions a component returns; the step graph survives that.
+    import definitions
+
+    graph = step_graph_of(definitions.defs)
+    assert {s.name for s in graph.steps} >= {"data/corpus", "tokenize/corpus"}
