@@ -153,12 +153,15 @@ def validate_resources(resources: object, *, step: str) -> None:
 class ExecutorStep(Generic[ConfigT_co]):
     """A step: a function, the config it receives (with references), and where it writes.
 
-    Build steps with :func:`step`; constructing one directly is the legacy Marin API and warns.
-    Steps compare by identity; two steps with equal versions are still one step when run.
+    Build one with :func:`step` (the tracer) or directly, seed 004's Option C: the config holds
+    ``upstream / "sub"``, ``this_output()``, ``Dep.hardcoded(path)`` and ``versioned(x)``, and
+    the dependencies are read from it. Only a config still holding Marin's legacy names
+    (``InputName``, ``OutputName``, ``VersionedValue``) warns ``DeprecationWarning``. Steps
+    compare by identity; two steps with equal versions are still one step when run.
 
     Example:
-        >>> s = ExecutorStep(name="raw/copy", fn=print, config={})  # doctest: +SKIP
-        >>> (s / "train").subpath  # doctest: +SKIP
+        >>> s = ExecutorStep(name="raw/copy", fn=print, config={"v": versioned(1)})
+        >>> (s / "train").subpath
         'train'
     """
 
@@ -176,9 +179,11 @@ class ExecutorStep(Generic[ConfigT_co]):
     (a TypedDict) or a parameterised generic are checked too; ``None``: the value's class."""
 
     def __post_init__(self) -> None:
-        if not _building.get():
+        if not _building.get() and (legacy := legacy_name_in(self.config)) is not None:
             warnings.warn(
-                "ExecutorStep(name=, fn=, config=) is deprecated; define steps with @step",
+                f"step {self.name!r}: a config holding {legacy} is deprecated; write "
+                "`upstream / 'sub'`, `this_output()`, `Dep.hardcoded(path)` and `versioned(x)` "
+                "(Option C), or define the step with @step",
                 DeprecationWarning,
                 stacklevel=3,
             )
@@ -231,6 +236,36 @@ class ExecutorStep(Generic[ConfigT_co]):
             return dataclasses.replace(self, override_output_path=path)
         finally:
             _building.reset(token)
+
+
+def legacy_name_in(config: object) -> str | None:
+    """The first of Marin's legacy names (``InputName``...) held in ``config``, else ``None``.
+
+    Example:
+        >>> legacy_name_in({"a": [versioned(1)]}) is None
+        True
+    """
+    from marin_dagster.core.legacy import InputName, OutputName, VersionedValue
+
+    legacy = (InputName, OutputName, VersionedValue)
+    stack: list[object] = [config]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, legacy):
+            return type(value).__name__
+        if isinstance(value, str | int | float | bool | StepRef | ExecutorStep) or value is None:
+            continue
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            stack.extend(getattr(value, f.name) for f in dataclasses.fields(value))
+    return None
 
 
 def make_step(**kwargs: Any) -> ExecutorStep[Any]:
