@@ -149,10 +149,10 @@ def _fill(template: str | None, fields: dict[str, Any], what: str) -> str | None
         return template
     try:
         return template.format(**fields)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError) as exc:  # TypeError: a reference
         raise StepDefinitionError(
             f"cannot fill the {what} template {template!r} from the config's fields "
-            f"({sorted(fields)}): {exc!r}",
+            f"({sorted(fields)}): {exc}",
             step=template,
             field=what,
         ) from None
