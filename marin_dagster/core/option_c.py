@@ -55,10 +55,14 @@ def this_output(subpath: str | None = None) -> Output[str]:
     return output_ref(subpath)
 
 
-class StepClass(Generic[P, C]):
+class StepClass(Generic[C]):
     """What ``@executor_step`` returns: calling it with the config's fields gives a step.
 
     ``config_class`` is the decorated dataclass itself (its instances are the step's config).
+    The call's arguments are checked when it runs (by the dataclass's ``__init__``), not by
+    pyright: pyright does not see a dataclass's synthesised ``__init__`` through a class
+    decorator applied above ``@dataclass`` (it infers no parameters), so a ``ParamSpec``
+    signature would reject every correct call.
 
     Example:
         >>> from dataclasses import dataclass
@@ -70,12 +74,12 @@ class StepClass(Generic[P, C]):
         Cfg(output_path=StepRef(<own output>))
     """
 
-    def __init__(self, config_class: Callable[P, C], make: Callable[[C], ExecutorStep[C]]) -> None:
+    def __init__(self, config_class: type[C], make: Callable[[C], ExecutorStep[C]]) -> None:
         self.config_class = config_class
         self._make = make
         self.__doc__ = config_class.__doc__
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> ExecutorStep[C]:
+    def __call__(self, *args: Any, **kwargs: Any) -> ExecutorStep[C]:
         """Build the step whose config is ``config_class(*args, **kwargs)``: one call, one step."""
         return self._make(self.config_class(*args, **kwargs))
 
@@ -87,7 +91,7 @@ def executor_step(
     description: str | None = None,
     resources: "ResourceConfig | None" = None,
     override_output_path: str | None = None,
-) -> Callable[[Callable[P, C]], StepClass[P, C]]:
+) -> Callable[[type[C]], StepClass[C]]:
     """Seed 004's ``@executor_step`` on a config dataclass: each instance built is a step.
 
     ``name`` (and ``description``, ``override_output_path``) may hold ``{field}``
@@ -111,7 +115,7 @@ def executor_step(
         )
     validate_resources(resources, step=name)
 
-    def decorator(config_class: Callable[P, C]) -> StepClass[P, C]:
+    def decorator(config_class: type[C]) -> StepClass[C]:
         if not _is_dataclass_class(config_class):
             raise StepDefinitionError(
                 f"@executor_step decorates a dataclass (put @dataclass below it), got "

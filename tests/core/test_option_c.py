@@ -245,6 +245,8 @@ def test_executor_step_defaults_and_description_template() -> None:
 
 
 def test_executor_step_bad_input() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'input'"):
+        ProcessStep(input=Dep.hardcoded("raw/x"))  # the dataclass's own check
     with pytest.raises(StepDefinitionError, match="needs a callable fn"):
         executor_step(name="optc/x", fn="nope")  # type: ignore[arg-type]
     with pytest.raises(StepDefinitionError, match="decorates a dataclass"):
