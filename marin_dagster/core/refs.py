@@ -54,7 +54,7 @@ class Dep(Generic[T_co]):
             'hardcoded'
         """
         if not isinstance(path, str) or not path:
-            raise ValueError(f"Dep.hardcoded needs a non-empty str path, got {path!r}")
+            raise ValueError(f"hardcoded(path) needs a non-empty str path, got {path!r}")
         return StepRef(RefKind.HARDCODED, None, path, True)
 
 
