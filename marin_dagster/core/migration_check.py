@@ -10,12 +10,14 @@ Nothing is imported or run. Three kinds of finding, each with a line and a repla
 * ``untyped-field`` (phase 3): a config dataclass field holding a path or a step without a
   ``Dep``/``Output``/``Versioned`` annotation. The heuristic, in order: a field this file sets
   to a reference or ``versioned(...)`` when it builds the class (any annotation without a
-  marker); else, in a class named ``*Config`` (Marin's convention) or decorated
-  ``@executor_step``, a field annotated with ``str`` (``str | None``, ``list[str]``...) named
-  ``output_path`` (→ ``Output[str]``) or ``*_path`` / ``*_paths`` (→ ``Dep[str]``). A class in
-  the resolved phase is left alone: named ``Resolved*`` (seed 004's naming) or annotating the
-  config of a ``@resolved`` function. A TypeVar defined in the file with a marker among its
-  constraints (the generic-in-phase pattern) counts as a marker.
+  marker; a reference is a legacy or new reference call, ``ctx.output``, or a variable bound by
+  ``x = ExecutorStep(...)`` / ``x = ctx.require(...)``, alone, ``/ "sub"`` or ``.ref``); else,
+  in a class named ``*Config`` (Marin's convention) or decorated ``@executor_step``, a field
+  annotated with ``str`` (``str | None``, ``list[str]``...) named ``output_path`` (→
+  ``Output[str]``) or ``*_path`` / ``*_paths`` (→ ``Dep[str]``). A class in the resolved phase
+  is left alone: named ``Resolved*`` (seed 004's naming) or annotating the config of a
+  ``@resolved`` function. A TypeVar defined in the file with a marker among its constraints (the
+  generic-in-phase pattern) counts as a marker.
 
 Example:
     >>> [f.kind for f in check_source("x = this_output_path()\\n", "x.py")]
@@ -26,6 +28,7 @@ import ast
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 
 __all__ = ["Finding", "check_paths", "check_source"]
 
@@ -109,23 +112,42 @@ def _legacy_call(call: ast.Call) -> tuple[str, str] | None:
     return None
 
 
-def _value_kind(node: ast.AST) -> str | None:
-    """``Dep``/``Output``/``Versioned`` for a value that is (a list of) one, else ``None``."""
+def _value_kind(node: ast.AST, steps: AbstractSet[str] = frozenset()) -> str | None:
+    """``Dep``/``Output``/``Versioned`` for a value that is (a list of) one, else ``None``.
+
+    ``steps`` names variables bound to a step or a reference (``x = ExecutorStep(...)``,
+    ``x = ctx.require(...)``): ``x``, ``x / "sub"`` and ``x.ref`` are ``Dep`` values.
+    """
     if isinstance(node, ast.List | ast.Tuple) and node.elts:
-        return _value_kind(node.elts[0])
+        return _value_kind(node.elts[0], steps)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-        return _value_kind(node.left)
-    if isinstance(node, ast.Attribute) and node.attr == "output":
-        return "Output"
+        return _value_kind(node.left, steps)
+    if isinstance(node, ast.Name):
+        return "Dep" if node.id in steps else None
+    if isinstance(node, ast.Attribute):
+        if node.attr == "output":
+            return "Output"
+        return "Dep" if node.attr == "ref" and _value_kind(node.value, steps) else None
     if isinstance(node, ast.Call):
         name = _name(node.func)
         if name in OUTPUT_CALLS:
             return "Output"
         if name in VERSIONED_CALLS:
             return "Versioned"
-        if name in DEP_CALLS or name == "nonblocking":
+        if name in DEP_CALLS or name in ("nonblocking", "cd"):
             return "Dep"
     return None
+
+
+def _step_names(tree: ast.AST) -> set[str]:
+    """Variables bound to a step or a reference anywhere in the file (by a plain assignment)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            name = _name(node.value.func)
+            if name == "ExecutorStep" or name in DEP_CALLS:
+                found.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return found
 
 
 def _has_marker(annotation: ast.AST, markers: set[str] = MARKERS) -> bool:
@@ -180,6 +202,7 @@ class _Checker(ast.NodeVisitor):
         self.classes: dict[str, ast.ClassDef] = {}
         self.field_values: dict[tuple[str, str], tuple[str, ast.keyword]] = {}
         self.markers = set(MARKERS)
+        self.steps: set[str] = set()  # variables bound to a step or a reference
         self.resolved: set[str] = set()  # classes annotating a @resolved function's config
 
     def add(self, node: ast.AST, kind: str, message: str, replacement: str) -> None:
@@ -215,7 +238,7 @@ class _Checker(ast.NodeVisitor):
         callee = _name(node.func)
         if callee is not None:
             for keyword in node.keywords:
-                kind = _value_kind(keyword.value) if keyword.arg else None
+                kind = _value_kind(keyword.value, self.steps) if keyword.arg else None
                 if kind is not None and keyword.arg is not None:
                     self.field_values.setdefault((callee, keyword.arg), (kind, keyword))
         self.generic_visit(node)
@@ -317,6 +340,7 @@ def check_source(source: str, path: str) -> list[Finding]:
         return [Finding(path, exc.lineno or 0, exc.offset or 0, "syntax", str(exc.msg), "-")]
     checker = _Checker(path)
     checker.markers |= _phase_typevars(tree)
+    checker.steps = _step_names(tree)
     checker.visit(tree)
     checker.check_fields()
     return sorted(set(checker.findings))

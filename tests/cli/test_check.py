@@ -71,6 +71,15 @@ tokenize = ExecutorStep(
 )
 raw = InputName.hardcoded("gs://bucket/raw")
 model = InputName(tokenize, "model")
+
+
+@dataclass
+class EvalConfig:
+    model_path: str
+    data: object
+
+
+evaluation = EvalConfig(model_path=tokenize, data=download / "val")
 """
 
 EXPECTED = [
@@ -93,6 +102,8 @@ EXPECTED = [
     (50, "legacy-name", "versioned('llama3')"),
     (53, "legacy-name", "Dep.hardcoded('gs://bucket/raw')"),
     (54, "legacy-name", "tokenize / 'model'"),
+    (59, "untyped-field", "model_path: Dep[str]"),  # set to a step (Marin's implicit InputName)
+    (60, "untyped-field", "data: Dep[str]"),  # set to step / "val"
 ]
 
 
@@ -157,12 +168,12 @@ def test_cli_text_json_and_exit_status(tmp_path: Path) -> None:
     assert result.output.startswith(f"{exp / 'exp1.py'}\n  3:1 legacy-name: import of")
     assert "      -> download / 'train'\n" in result.output
     assert result.output.rstrip().endswith(
-        "19 findings in 1 of 2 files (see the README: Migrating from Marin's executor)"
+        "21 findings in 1 of 2 files (see the README: Migrating from Marin's executor)"
     )
     as_json = runner.invoke(main, ["check", "--json", str(exp / "exp1.py")])
     assert as_json.exit_code == 1
     rows = json.loads(as_json.output)
-    assert len(rows) == 19
+    assert len(rows) == 21
     assert rows[0] == {
         "path": str(exp / "exp1.py"),
         "line": 3,
