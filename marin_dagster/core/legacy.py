@@ -122,3 +122,33 @@ def this_output_path(name: str | None = None) -> OutputName:
     """Legacy ``this_output_path(name)``; use ``ctx.output`` / ``ctx.output_subpath(name)``."""
     _deprecated("this_output_path", "this_output(name) or ctx.output")
     return _quiet(OutputName, name)
+
+
+def legacy_name_in(config: object) -> str | None:
+    """The class name of a legacy object (``InputName``...) held in ``config``, else ``None``.
+
+    Example:
+        >>> legacy_name_in({"a": [1, "x"]}) is None
+        True
+    """
+    from marin_dagster.core.steps import ExecutorStep  # steps import this module
+
+    legacy = (InputName, OutputName, VersionedValue)
+    stack: list[object] = [config]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, legacy):
+            return type(value).__name__
+        if isinstance(value, str | int | float | bool | StepRef | ExecutorStep) or value is None:
+            continue
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            stack.extend(getattr(value, f.name) for f in dataclasses.fields(value))
+    return None

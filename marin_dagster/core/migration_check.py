@@ -28,7 +28,16 @@ import ast
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator
-from collections.abc import Set as AbstractSet
+
+from marin_dagster.core.migration_fields import (
+    MARKERS,
+    field_findings,
+    phase_typevars,
+    step_names,
+    value_kind,
+)
+from marin_dagster.core.migration_fields import name_of as _name
+from marin_dagster.core.migration_fields import source as _src
 
 __all__ = ["Finding", "check_paths", "check_source"]
 
@@ -56,10 +65,6 @@ REFERENCE_TYPES = {
     "Dep",
     "Output",
 }
-MARKERS = {"Dep", "Output", "Versioned", "StepRef"}
-OUTPUT_CALLS = {"this_output_path", "OutputName", "this_output", "output_subpath"}
-DEP_CALLS = {"output_path_of", "InputName", "hardcoded", "require", "require_nonblocking"}
-VERSIONED_CALLS = {"versioned", "VersionedValue"}
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -72,19 +77,6 @@ class Finding:
     kind: str
     message: str
     replacement: str
-
-
-def _name(node: ast.AST) -> str | None:
-    """The last name of ``a.b.c`` / ``c``, else ``None``."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
-def _src(node: ast.AST) -> str:
-    return ast.unparse(node)
 
 
 def _legacy_call(call: ast.Call) -> tuple[str, str] | None:
@@ -110,83 +102,6 @@ def _legacy_call(call: ast.Call) -> tuple[str, str] | None:
     if name == "VersionedValue":
         return "VersionedValue(...) is legacy", f"versioned({', '.join(args)})"
     return None
-
-
-def _value_kind(node: ast.AST, steps: AbstractSet[str] = frozenset()) -> str | None:
-    """``Dep``/``Output``/``Versioned`` for a value that is (a list of) one, else ``None``.
-
-    ``steps`` names variables bound to a step or a reference (``x = ExecutorStep(...)``,
-    ``x = ctx.require(...)``): ``x``, ``x / "sub"`` and ``x.ref`` are ``Dep`` values.
-    """
-    if isinstance(node, ast.List | ast.Tuple) and node.elts:
-        return _value_kind(node.elts[0], steps)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-        return _value_kind(node.left, steps)
-    if isinstance(node, ast.Name):
-        return "Dep" if node.id in steps else None
-    if isinstance(node, ast.Attribute):
-        if node.attr == "output":
-            return "Output"
-        return "Dep" if node.attr == "ref" and _value_kind(node.value, steps) else None
-    if isinstance(node, ast.Call):
-        name = _name(node.func)
-        if name in OUTPUT_CALLS:
-            return "Output"
-        if name in VERSIONED_CALLS:
-            return "Versioned"
-        if name in DEP_CALLS or name in ("nonblocking", "cd"):
-            return "Dep"
-    return None
-
-
-def _step_names(tree: ast.AST) -> set[str]:
-    """Variables bound to a step or a reference anywhere in the file (by a plain assignment)."""
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            name = _name(node.value.func)
-            if name == "ExecutorStep" or name in DEP_CALLS:
-                found.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return found
-
-
-def _has_marker(annotation: ast.AST, markers: set[str] = MARKERS) -> bool:
-    return any(_name(n) in markers for n in ast.walk(annotation))
-
-
-def _phase_typevars(tree: ast.Module) -> set[str]:
-    """Module-level ``T = TypeVar("T", Dep[str], str)``: TypeVars standing for a marker."""
-    found: set[str] = set()
-    for stmt in tree.body:
-        if (
-            isinstance(stmt, ast.Assign)
-            and isinstance(stmt.value, ast.Call)
-            and _name(stmt.value.func) == "TypeVar"
-            and _has_marker(stmt.value)
-        ):
-            found.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
-    return found
-
-
-def _stringy(annotation: ast.AST) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == "str" for n in ast.walk(annotation))
-
-
-def _retype(annotation: ast.AST | None, kind: str) -> str:
-    """``annotation`` with its ``str`` wrapped in ``kind`` (``list[str]`` → ``list[Dep[str]]``)."""
-    if annotation is None or not _stringy(annotation):
-        inner = _src(annotation) if annotation is not None and kind == "Versioned" else "str"
-        return f"{kind}[{inner}]"
-    if kind == "Versioned":
-        return f"Versioned[{_src(annotation)}]"
-
-    class Wrap(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.AST:
-            if node.id != "str":
-                return node
-            return ast.Subscript(value=ast.Name(kind), slice=ast.Name("str"))
-
-    return _src(Wrap().visit(ast.parse(_src(annotation), mode="eval")).body)
 
 
 def _is_dataclass_decorator(node: ast.AST) -> bool:
@@ -238,7 +153,7 @@ class _Checker(ast.NodeVisitor):
         callee = _name(node.func)
         if callee is not None:
             for keyword in node.keywords:
-                kind = _value_kind(keyword.value, self.steps) if keyword.arg else None
+                kind = value_kind(keyword.value, self.steps) if keyword.arg else None
                 if kind is not None and keyword.arg is not None:
                     self.field_values.setdefault((callee, keyword.arg), (kind, keyword))
         self.generic_visit(node)
@@ -282,38 +197,10 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def check_fields(self) -> None:
-        for name, cls in self.classes.items():
-            sugar = any(
-                _name(d.func if isinstance(d, ast.Call) else d) == "executor_step"
-                for d in cls.decorator_list
-            )
-            if name.startswith("Resolved") or name in self.resolved:
-                continue
-            config = name.endswith("Config") or sugar
-            for stmt in cls.body:
-                if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
-                    continue
-                field, ann = stmt.target.id, stmt.annotation
-                if _has_marker(ann, self.markers) or _src(ann).startswith("ClassVar"):
-                    continue
-                seen = self.field_values.get((name, field))
-                if seen is not None:
-                    kind, where = seen
-                    message = (
-                        f"field {name}.{field}: {_src(ann)} is set to a {kind}[...] value on "
-                        f"line {where.value.lineno}"
-                    )
-                elif config and _stringy(ann) and field == "output_path":
-                    kind, message = "Output", f"field {name}.{field}: {_src(ann)} is an output"
-                elif config and _stringy(ann) and field.endswith(("_path", "_paths")):
-                    kind = "Dep"
-                    message = (
-                        f"field {name}.{field}: {_src(ann)} looks like an input path (another "
-                        "step's output, or Dep.hardcoded(path) for outside data)"
-                    )
-                else:
-                    continue
-                self.add(stmt, "untyped-field", message, f"{field}: {_retype(ann, kind)}")
+        for node, message, replacement in field_findings(
+            self.classes, self.field_values, self.markers, self.resolved
+        ):
+            self.add(node, "untyped-field", message, replacement)
 
 
 def _union_arms(node: ast.AST) -> list[ast.AST]:
@@ -339,8 +226,8 @@ def check_source(source: str, path: str) -> list[Finding]:
     except SyntaxError as exc:
         return [Finding(path, exc.lineno or 0, exc.offset or 0, "syntax", str(exc.msg), "-")]
     checker = _Checker(path)
-    checker.markers |= _phase_typevars(tree)
-    checker.steps = _step_names(tree)
+    checker.markers |= phase_typevars(tree)
+    checker.steps = step_names(tree)
     checker.visit(tree)
     checker.check_fields()
     return sorted(set(checker.findings))

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from marin_dagster.core.errors import StepDefinitionError
+from marin_dagster.core.legacy import legacy_name_in
 from marin_dagster.core.refs import (
     Output,
     RefKind,
@@ -236,36 +237,6 @@ class ExecutorStep(Generic[ConfigT_co]):
             return dataclasses.replace(self, override_output_path=path)
         finally:
             _building.reset(token)
-
-
-def legacy_name_in(config: object) -> str | None:
-    """The first of Marin's legacy names (``InputName``...) held in ``config``, else ``None``.
-
-    Example:
-        >>> legacy_name_in({"a": [versioned(1)]}) is None
-        True
-    """
-    from marin_dagster.core.legacy import InputName, OutputName, VersionedValue
-
-    legacy = (InputName, OutputName, VersionedValue)
-    stack: list[object] = [config]
-    seen: set[int] = set()
-    while stack:
-        value = stack.pop()
-        if isinstance(value, legacy):
-            return type(value).__name__
-        if isinstance(value, str | int | float | bool | StepRef | ExecutorStep) or value is None:
-            continue
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list | tuple | set | frozenset):
-            stack.extend(value)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            stack.extend(getattr(value, f.name) for f in dataclasses.fields(value))
-    return None
 
 
 def make_step(**kwargs: Any) -> ExecutorStep[Any]:
