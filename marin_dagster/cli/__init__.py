@@ -3,6 +3,8 @@
 Commands: ``plan [STEP ...] [--json] [--alone]``, ``explain STEP``, ``status [--json]``; each
 takes the code location as Dagster's CLI does (``-m MODULE``, ``-f FILE``, ``-a ATTR``,
 ``-w workspace.yaml``; ``./workspace.yaml`` when none is given). Nothing is run or written.
+``check PATH... [--json]`` reads source files (never imports them) for legacy patterns to
+migrate and exits 1 when it finds any.
 
 Example:
     $ marin-dagster plan -m definitions
@@ -16,12 +18,15 @@ from typing import Any
 
 import click
 
+from marin_dagster.cli.check import as_json as findings_json
+from marin_dagster.cli.check import render as render_findings
 from marin_dagster.cli.common import select, table
 from marin_dagster.cli.explain import explain as explain_step
 from marin_dagster.cli.loading import load_graph
 from marin_dagster.cli.plan import plan as plan_steps
 from marin_dagster.cli.status import status_rows
 from marin_dagster.core.graph import StepGraph
+from marin_dagster.core.migration_check import check_paths, python_files
 from marin_dagster.core.runner import RunOptions
 from marin_dagster.core.status import StatusFileError
 
@@ -114,3 +119,17 @@ def status(as_json: bool, **location: str | None) -> None:
             [[r.step, r.status or "none", lease(r), r.output_path] for r in rows],
         )
     )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
+def check(paths: tuple[str, ...], as_json: bool) -> None:
+    """Legacy patterns (seed 000 phases 2-5) in PATHS; exit 1 when any is found."""
+    findings = check_paths(paths)
+    if as_json:
+        click.echo(findings_json(findings))
+    else:
+        click.echo(render_findings(findings, sum(1 for _ in python_files(paths))))
+    if findings:
+        raise SystemExit(1)

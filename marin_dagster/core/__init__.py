@@ -15,6 +15,7 @@ from marin_dagster.core.legacy import (
     output_path_of,
     this_output_path,
 )
+from marin_dagster.core.option_c import executor_step, resolved, this_output
 from marin_dagster.core.refs import Dep, Output, RefKind, StepRef
 from marin_dagster.core.resolve import default_prefix, resolve_config
 from marin_dagster.core.resources import ResourceConfig
@@ -39,10 +40,13 @@ __all__ = [
     "VersionedValue",
     "compute_output_path",
     "default_prefix",
+    "executor_step",
     "output_path_of",
     "resolve_config",
+    "resolved",
     "step",
     "step_version",
+    "this_output",
     "this_output_path",
     "versioned",
 ]

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+def _deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,12 +44,18 @@ class InputName:
     block_on_step: bool = True
 
     def __post_init__(self) -> None:
-        _deprecated("InputName", "StepRef (ctx.require(step) / 'sub', StepRef.hardcoded(path))")
+        # __post_init__ runs inside the generated __init__: the caller is one frame further.
+        _deprecated(
+            "InputName",
+            "step / 'sub' or ctx.require(step) / 'sub', Dep.hardcoded(path)",
+            stacklevel=4,
+        )
 
     @staticmethod
     def hardcoded(path: str) -> "InputName":
         """A path outside the pipeline, relative to the prefix unless absolute or a URL."""
-        return InputName(None, path)
+        _deprecated("InputName.hardcoded", "Dep.hardcoded(path)")
+        return _quiet(InputName, None, path)
 
     def cd(self, name: str) -> "InputName":
         """A reference to ``name`` below this one."""
@@ -80,7 +86,7 @@ class OutputName:
     name: str | None
 
     def __post_init__(self) -> None:
-        _deprecated("OutputName", "ctx.output / ctx.output_subpath(name)")
+        _deprecated("OutputName", "this_output(name) or ctx.output_subpath(name)", stacklevel=4)
 
     def to_ref(self) -> StepRef:
         """The equivalent :class:`StepRef`."""
@@ -108,11 +114,41 @@ def _quiet(cls: type[T], *args: Any) -> T:
 
 def output_path_of(step: "ExecutorStep[Any]", name: str | None = None) -> InputName:
     """Legacy ``output_path_of(step, name)``; use ``ctx.require(step) / name``."""
-    _deprecated("output_path_of", "ctx.require(step) / name")
+    _deprecated("output_path_of", "step / name or ctx.require(step) / name")
     return _quiet(InputName, step, name)
 
 
 def this_output_path(name: str | None = None) -> OutputName:
     """Legacy ``this_output_path(name)``; use ``ctx.output`` / ``ctx.output_subpath(name)``."""
-    _deprecated("this_output_path", "ctx.output")
+    _deprecated("this_output_path", "this_output(name) or ctx.output")
     return _quiet(OutputName, name)
+
+
+def legacy_name_in(config: object) -> str | None:
+    """The class name of a legacy object (``InputName``...) held in ``config``, else ``None``.
+
+    Example:
+        >>> legacy_name_in({"a": [1, "x"]}) is None
+        True
+    """
+    from marin_dagster.core.steps import ExecutorStep  # steps import this module
+
+    legacy = (InputName, OutputName, VersionedValue)
+    stack: list[object] = [config]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, legacy):
+            return type(value).__name__
+        if isinstance(value, str | int | float | bool | StepRef | ExecutorStep) or value is None:
+            continue
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            stack.extend(getattr(value, f.name) for f in dataclasses.fields(value))
+    return None

@@ -43,6 +43,20 @@ class Dep(Generic[T_co]):
 
     __slots__ = ()
 
+    @staticmethod
+    def hardcoded(path: str) -> "StepRef":
+        """A path outside the pipeline: relative → under the prefix; absolute or URL → as is.
+
+        Marin's ``InputName.hardcoded``; ``Dep.hardcoded`` and ``StepRef.hardcoded`` are one.
+
+        Example:
+            >>> Dep.hardcoded("raw/fineweb").kind.value
+            'hardcoded'
+        """
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"hardcoded(path) needs a non-empty str path, got {path!r}")
+        return StepRef(RefKind.HARDCODED, None, path, True)
+
 
 class Output(Generic[T_co]):
     """Type of a config field that holds this step's own output path (``ctx.output``).
@@ -142,18 +156,6 @@ class StepRef(Dep[str], Output[str]):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (StepRef, (self._kind, self._step, self._subpath, self._blocking))
-
-    @staticmethod
-    def hardcoded(path: str) -> "StepRef":
-        """A path outside the pipeline: relative → under the prefix; absolute or URL → as is.
-
-        Example:
-            >>> StepRef.hardcoded("raw/fineweb").kind.value
-            'hardcoded'
-        """
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"StepRef.hardcoded needs a non-empty str path, got {path!r}")
-        return StepRef(RefKind.HARDCODED, None, path, True)
 
     @property
     def kind(self) -> RefKind:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from marin_dagster.core.errors import StepDefinitionError
+from marin_dagster.core.legacy import legacy_name_in
 from marin_dagster.core.refs import (
     Output,
     RefKind,
@@ -153,12 +154,15 @@ def validate_resources(resources: object, *, step: str) -> None:
 class ExecutorStep(Generic[ConfigT_co]):
     """A step: a function, the config it receives (with references), and where it writes.
 
-    Build steps with :func:`step`; constructing one directly is the legacy Marin API and warns.
-    Steps compare by identity; two steps with equal versions are still one step when run.
+    Build one with :func:`step` (the tracer) or directly, seed 004's Option C: the config holds
+    ``upstream / "sub"``, ``this_output()``, ``Dep.hardcoded(path)`` and ``versioned(x)``, and
+    the dependencies are read from it. Only a config still holding Marin's legacy names
+    (``InputName``, ``OutputName``, ``VersionedValue``) warns ``DeprecationWarning``. Steps
+    compare by identity; two steps with equal versions are still one step when run.
 
     Example:
-        >>> s = ExecutorStep(name="raw/copy", fn=print, config={})  # doctest: +SKIP
-        >>> (s / "train").subpath  # doctest: +SKIP
+        >>> s = ExecutorStep(name="raw/copy", fn=print, config={"v": versioned(1)})
+        >>> (s / "train").subpath
         'train'
     """
 
@@ -176,9 +180,11 @@ class ExecutorStep(Generic[ConfigT_co]):
     (a TypedDict) or a parameterised generic are checked too; ``None``: the value's class."""
 
     def __post_init__(self) -> None:
-        if not _building.get():
+        if not _building.get() and (legacy := legacy_name_in(self.config)) is not None:
             warnings.warn(
-                "ExecutorStep(name=, fn=, config=) is deprecated; define steps with @step",
+                f"step {self.name!r}: a config holding {legacy} is deprecated; write "
+                "`upstream / 'sub'`, `this_output()`, `Dep.hardcoded(path)` and `versioned(x)` "
+                "(Option C), or define the step with @step",
                 DeprecationWarning,
                 stacklevel=3,
             )

@@ -59,7 +59,13 @@ def as_ref(obj: object) -> StepRef | None:
     return None
 
 
-def _contains_reference(value: Any, seen: set[int] | None = None) -> bool:
+def contains_reference(value: Any, seen: set[int] | None = None) -> bool:
+    """Whether ``value`` holds a reference or a versioned value anywhere (a build-phase value).
+
+    Example:
+        >>> contains_reference({"a": ["x", 1]}), contains_reference([versioned(1)])
+        (False, True)
+    """
     if as_ref(value) is not None or isinstance(value, Versioned):
         return True
     if isinstance(value, str | int | float | bool) or value is None:
@@ -69,12 +75,12 @@ def _contains_reference(value: Any, seen: set[int] | None = None) -> bool:
         return False
     seen.add(id(value))
     if isinstance(value, dict):
-        return any(_contains_reference(v, seen) for v in value.values())
+        return any(contains_reference(v, seen) for v in value.values())
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_contains_reference(v, seen) for v in value)
+        return any(contains_reference(v, seen) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return any(
-            _contains_reference(getattr(value, f.name), seen) for f in dataclasses.fields(value)
+            contains_reference(getattr(value, f.name), seen) for f in dataclasses.fields(value)
         )
     return False
 
@@ -130,7 +136,7 @@ class _Walker:
         return StepDefinitionError(message, step=self.step_name, field=_field_name(prefix))
 
     def record_versioned(self, value: Any, prefix: str) -> None:
-        if _contains_reference(value):
+        if contains_reference(value):
             raise self.error(
                 "versioned(...) holds a step reference or a nested versioned value; references "
                 "are versioned already, so put them in the config directly",
@@ -290,7 +296,7 @@ class _Walker:
                     specs.get(field.name) if specs else None,
                 )
             self.on_path.discard(id(obj))
-        elif isinstance(obj, set | frozenset) and _contains_reference(obj):
+        elif isinstance(obj, set | frozenset) and contains_reference(obj):
             raise self.error(
                 f"a {type(obj).__name__} holding references or versioned values is walked in "
                 "iteration order, which Python does not fix; use a list or tuple",

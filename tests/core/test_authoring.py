@@ -14,6 +14,7 @@ import pytest
 
 import marin_dagster
 from marin_dagster import (
+    Dep,
     ExecutorStep,
     InputName,
     OutputName,
@@ -24,6 +25,7 @@ from marin_dagster import (
     compute_output_path,
     output_path_of,
     step,
+    this_output,
     this_output_path,
     versioned,
 )
@@ -307,8 +309,11 @@ def test_legacy_names_warn() -> None:
         this_output_path()
     with pytest.warns(DeprecationWarning, match="VersionedValue"):
         VersionedValue(1)
-    with pytest.warns(DeprecationWarning, match="ExecutorStep"):
-        ExecutorStep(name="legacy/x", fn=_noop, config={})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy_config = {"in": output_path_of(up, "x")}
+    with pytest.warns(DeprecationWarning, match="'legacy/x': a config holding InputName"):
+        ExecutorStep(name="legacy/x", fn=_noop, config=legacy_config)
 
 
 def test_legacy_objects_behave_like_marin() -> None:
@@ -334,12 +339,41 @@ def _deprecations(records: list[warnings.WarningMessage]) -> list[str]:
     return [str(r.message) for r in records if issubclass(r.category, DeprecationWarning)]
 
 
-def test_direct_executor_step_warns_but_step_decorator_does_not() -> None:
+@pytest.mark.parametrize(
+    ("make", "held"),
+    [
+        (lambda up: {"v": [VersionedValue(1)]}, "VersionedValue"),
+        (lambda up: {"out": this_output_path("x")}, "OutputName"),
+        (lambda up: (1, {"in": InputName.hardcoded("raw/x")}), "InputName"),
+    ],
+)
+def test_direct_executor_step_warns_only_with_legacy_names(make: Any, held: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        config = make(up_step())
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        ExecutorStep(name="legacy/direct", fn=_noop, config={"v": versioned(1)})
+        ExecutorStep(name="legacy/direct", fn=_noop, config=config)
     assert len(_deprecations(records)) == 1
-    assert "@step" in _deprecations(records)[0]
+    assert f"a config holding {held} is deprecated" in _deprecations(records)[0]
+
+
+def test_option_c_executor_step_and_step_decorator_do_not_warn() -> None:
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        up = up_step()
+        ExecutorStep(
+            name="optc/quiet",
+            fn=_noop,
+            config={
+                "in": up / "x",
+                "raw": Dep.hardcoded("raw/x"),
+                "out": this_output("o"),
+                "v": versioned(1),
+                "step": up,
+            },
+        )
+    assert _deprecations(records) == []
 
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
@@ -359,7 +393,7 @@ def test_direct_executor_step_warns_but_step_decorator_does_not() -> None:
 def test_legacy_warning_points_at_the_caller() -> None:
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
-        ExecutorStep(name="legacy/where", fn=_noop, config={})
+        ExecutorStep(name="legacy/where", fn=_noop, config={"o": OutputName(None)})
         output_path_of(up_step())
     files = {r.filename for r in records if issubclass(r.category, DeprecationWarning)}
     assert files == {__file__}
@@ -405,5 +439,9 @@ def test_public_names() -> None:
         "output_path_of",
         "this_output_path",
         "compute_output_path",
+        "this_output",
+        "executor_step",
+        "resolved",
     ):
         assert hasattr(marin_dagster, name), name
+        assert name in marin_dagster.__all__, name

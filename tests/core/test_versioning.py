@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 import marin_dagster
 import marin_dagster.core.graph as graph_module
 from marin_dagster import (
+    Dep,
     ExecutorStep,
     InputName,
     StepContext,
@@ -42,6 +43,7 @@ from marin_dagster import (
     compute_output_path,
     output_path_of,
     step,
+    this_output,
     this_output_path,
     versioned,
 )
@@ -386,8 +388,39 @@ class DirectApi(CtxApi):
     builder = DirectBuilder
 
 
+class OptionCBuilder(Builder):
+    """Seed 004's Option C: no context; ``step / "sub"``, ``this_output()``, ``Dep.hardcoded``."""
+
+    def dep(self, s, sub=None, *, blocking=True):
+        ref = s / sub if sub else s.ref
+        return ref if blocking else ref.nonblocking()
+
+    def out(self, sub=None):
+        return this_output(sub)
+
+    def v(self, value):
+        return versioned(value)
+
+    def hard(self, path, sub=None):
+        ref = Dep.hardcoded(path)
+        return ref / sub if sub else ref
+
+
+class OptionCApi(Api):
+    """``ExecutorStep(name=, fn=, config=...)`` directly, dependencies read from the config."""
+
+    label = "option-c"
+
+    def step(self, name, build, override=None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)  # Option C must not warn
+            return ExecutorStep(
+                name=name, fn=_noop, config=build(OptionCBuilder()), override_output_path=override
+            )
+
+
 REF = RefApi()
-PROJECT_APIS = [LegacyApi(), CtxApi(), DirectApi()]
+PROJECT_APIS = [LegacyApi(), CtxApi(), DirectApi(), OptionCApi()]
 PREFIXES = ["/p", "gs://marin-us-central2", "relative/prefix"]
 
 
@@ -724,10 +757,11 @@ def test_version_text_matches_reference(pipeline, api: Api) -> None:
 
 
 @pytest.mark.parametrize("pipeline", list(PIPELINES.values()), ids=list(PIPELINES))
-def test_legacy_and_step_api_give_identical_paths(pipeline) -> None:
+def test_legacy_option_c_and_step_api_give_identical_paths(pipeline) -> None:
     legacy = project_paths(pipeline, LegacyApi(), "gs://bucket/prefix")
     assert project_paths(pipeline, CtxApi(), "gs://bucket/prefix") == legacy
     assert project_paths(pipeline, DirectApi(), "gs://bucket/prefix") == legacy
+    assert project_paths(pipeline, OptionCApi(), "gs://bucket/prefix") == legacy
 
 
 # =============================================================================================

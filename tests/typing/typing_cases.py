@@ -15,7 +15,10 @@ from marin_dagster import (
     StepContext,
     StepRef,
     Versioned,
+    executor_step,
+    resolved,
     step,
+    this_output,
     versioned,
 )
 
@@ -58,6 +61,41 @@ OK_STEP_REF: StepRef = OK_STEP.ref
 OK_SUB: StepRef = OK_STEP / "sub"
 OK_VERSIONED: Versioned[int] = versioned(3)
 
+# Option C (seed 004): no context; the config holds the build-time values directly.
+OK_OPTION_C: ExecutorStep[Config] = ExecutorStep(
+    name="typing/option-c",
+    fn=run,
+    config=Config(input_path=UPSTREAM / "train", output_path=this_output(), lr=versioned(0.1)),
+)
+OK_HARDCODED: StepRef = Dep.hardcoded("raw") / "train"
+OK_THIS_OUTPUT: Output[str] = this_output("ckpt")
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    input_path: str
+    output_path: str
+    lr: float
+    batch_size: int = 32
+
+
+@resolved
+def run_resolved(config: ResolvedConfig) -> None: ...
+
+
+@executor_step(name="typing/sugar-{lr}", fn=run_resolved)
+@dataclass(frozen=True)
+class SugarStep:
+    input_path: Dep[str]
+    lr: Versioned[float]
+    output_path: Output[str] = this_output()
+
+
+# The step's config type is the decorated class, kept as `SugarStep.config_class`.
+OK_SUGAR = SugarStep(input_path=UPSTREAM.ref, lr=versioned(0.1))
+OK_SUGAR_CONFIG: Dep[str] = OK_SUGAR.config.input_path
+run_resolved(ResolvedConfig(input_path="/in", output_path="/out", lr=0.1))
+
 # --- must be rejected -------------------------------------------------------------------------
 
 # A reference is not a path: no str where a StepRef is.
@@ -79,3 +117,11 @@ BAD_CONFIG = Config(
 BAD_ARG = downstream(lr="fast")  # pyright: ignore[reportArgumentType]
 # A ref has no string methods.
 BAD_METHOD = UPSTREAM.ref.upper()  # pyright: ignore[reportAttributeAccessIssue]
+# Option C keeps the phases apart too: this step's output is not a dependency.
+BAD_THIS_OUTPUT_AS_DEP: Dep[str] = this_output()  # pyright: ignore[reportAssignmentType]
+# The config built by hand through @executor_step's class is typed.
+BAD_SUGAR_FIELD = SugarStep.config_class(input_path="raw", lr=versioned(0.1))  # pyright: ignore[reportArgumentType]
+# The step's config keeps the build phase: not a str.
+BAD_SUGAR_PHASE: str = OK_SUGAR.config.input_path  # pyright: ignore[reportAssignmentType]
+# @resolved keeps the signature: a build-phase config is not the resolved one.
+run_resolved(OK_STEP.config)  # pyright: ignore[reportArgumentType]
