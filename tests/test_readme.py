@@ -1,11 +1,13 @@
-"""The README's quickstart runs as written and gives the paths it promises."""
+"""The README's snippets run as written and give the paths they promise."""
 
 import re
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from marin_dagster import compute_output_path
+from marin_dagster import ExecutorStep, compute_output_path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -52,3 +54,37 @@ def test_every_python_snippet_runs_as_written(
             exec(compile(block, f"{README}:python block {number}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"README python block {number} fails:\n{block}") from error
+
+
+def _block(first_line: str) -> str:
+    return next(b for b in _python_blocks() if b.startswith(first_line + "\n"))
+
+
+def test_three_ways_share_the_paths_and_option_c_does_not_warn() -> None:
+    namespace: dict[str, Any] = {}
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        exec(compile(_block("# Three ways to write a step"), str(README), "exec"), namespace)
+    deprecations = [str(r.message) for r in records if r.category is DeprecationWarning]
+    assert deprecations == []  # the legacy part silences its own warnings, nothing else warns
+    expected = ["/p/download/fineweb-2aeb1d", "/p/tokenize/fineweb-ce2dd5"]
+    for label in ("tracer", "option_c", "legacy"):
+        steps: list[ExecutorStep[Any]] = namespace[label]
+        assert [compute_output_path(s, prefix="/p") for s in steps] == expected, label
+    text = README.read_text()
+    section = text[text.index("## Three ways to write a step") :]
+    assert all(path in section[:600] for path in expected)
+
+    exec(compile(_block("# @executor_step"), str(README), "exec"), namespace)
+    sweep: list[ExecutorStep[Any]] = namespace["sweep"]
+    assert [s.name for s in sweep] == ["train/tiny-lr-0.001", "train/tiny-lr-0.0003"]
+    assert len({compute_output_path(s, prefix="/p") for s in sweep}) == 2
+
+
+def test_migration_section_names_the_checker_and_the_phases() -> None:
+    text = README.read_text()
+    section = text[text.index("## Migrating from Marin's executor") :]
+    section = section[: section.index("\n## ", 1)]
+    assert "marin-dagster check PATH..." in section
+    numbered = re.findall(r"^(\d)\. \*\*", section, flags=re.MULTILINE)
+    assert numbered == ["1", "2", "3", "4", "5"]
