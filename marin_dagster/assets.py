@@ -14,6 +14,7 @@ import dagster as dg
 from marin_dagster import metadata_keys as keys
 from marin_dagster.core.gcs import GcsSettings, use_gcs
 from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.pools import pool_for
 from marin_dagster.core.prefix import check_writable
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
@@ -105,6 +106,7 @@ def build_step_asset(
             specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
             name=op_name,
             op_tags=op_tags,
+            pool=pool_for(step.resources),  # GPU/TPU slots capped across runs (core/pools.py)
             required_resource_keys={keys.RUN_SETTINGS_KEY},
             resource_defs={keys.RUN_SETTINGS_KEY: settings},
         )(_run)
