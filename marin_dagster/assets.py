@@ -5,6 +5,7 @@ Example:
 """
 
 import contextlib
+import json
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -64,6 +65,8 @@ def build_step_asset(
     }
     if step.resources is not None:
         op_tags[keys.RESOURCES_TAG] = step.resources.to_json()
+    if (k8s_config := spec.metadata.get(keys.K8S_CONFIG)) is not None:  # translator-set
+        op_tags[keys.K8S_CONFIG] = json.dumps(getattr(k8s_config, "value", k8s_config))
 
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         check_writable(graph.prefix)  # once per process: before anything is written there

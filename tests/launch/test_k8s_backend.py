@@ -258,3 +258,28 @@ def test_k8s_spec_from_settings_and_dagster_config() -> None:
     }
     validated = dg.validate_run_config(job, run_config)
     assert validated["execution"]["marin"]["backends"]["tpu"]["k8s"]["env_secrets"] == ["hf-token"]
+
+
+def test_a_translator_sets_the_steps_dagster_k8s_config(monkeypatch, tmp_path: Path) -> None:
+    import dagster as dg
+    from pipelines.accelerated import tpu_sleeper
+
+    from marin_dagster import build_definitions
+    from marin_dagster.translator import MarinStepData, MarinTranslator
+
+    class SpotTranslator(MarinTranslator):
+        def get_asset_spec(self, data: MarinStepData) -> dg.AssetSpec:
+            spec = super().get_asset_spec(data)
+            spot = {"pod_spec_config": {"node_selector": {"cloud.google.com/gke-spot": "true"}}}
+            return spec.merge_attributes(metadata={"dagster-k8s/config": spot})
+
+    monkeypatch.setenv("MARIN_PREFIX", str(tmp_path))
+    defs = build_definitions([tpu_sleeper(label="a", seconds=0)], translator=SpotTranslator())
+    (node,) = defs.resolve_job_def("all_steps").graph.node_dict.values()
+    tags = dict(node.definition.tags)
+    job, _ = K8sBackend(CONFIG, tags).build(_call(ResourceConfig.with_tpu("v5e-4")), "marin-a-1")
+    assert _sent(job)["spec"]["template"]["spec"]["nodeSelector"] == {
+        "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+        "cloud.google.com/gke-tpu-topology": "2x2",
+        "cloud.google.com/gke-spot": "true",
+    }
