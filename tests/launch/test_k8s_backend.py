@@ -252,6 +252,8 @@ def test_k8s_spec_from_settings_and_dagster_config() -> None:
     assert spec.describe() == "k8s in namespace default"
     with pytest.raises(ValueError, match="image"):
         BackendSpec.model_validate({"k8s": {"namespace": "ml"}})
+    with pytest.raises(ValueError, match=r"k8s_config: unknown keys \['pod_spec'\]"):
+        BackendSpec.model_validate({"k8s": {"image": IMAGE, "k8s_config": {"pod_spec": {}}}})
     job = defs.resolve_job_def("all_steps")
     run_config = {
         "execution": {"config": {"backends": {"tpu": {"k8s": CONFIG.model_dump(mode="json")}}}}

@@ -56,7 +56,7 @@ class FrayBackendConfig(BaseModel, frozen=True, extra="forbid"):
     docker_image: str | None = Field(
         default=None, description="Image for the job (instead of workspace)"
     )
-    env_vars: dict[str, str] = Field(default_factory=dict, description="Env of every job")
+    env_vars: dict[str, str] = Field(default_factory=dict, description="Env of every job (iris)")
     max_threads: int = Field(default=8, ge=1, description="LocalClient threads (client: local)")
     max_retries_preemption: int = Field(
         default=100, ge=0, description="Fray reruns after preemption"

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-__all__ = ["K8sBackendConfig"]
+__all__ = ["K8S_CONFIG_KEYS", "K8sBackendConfig"]
+
+K8S_CONFIG_KEYS = frozenset(
+    {"container_config", "pod_template_spec_metadata", "pod_spec_config", "job_config",
+     "job_metadata", "job_spec_config", "merge_behavior"}
+)  # fmt: skip
+"""The keys of a ``dagster-k8s/config`` that apply to a Job."""
 
 
 class K8sBackendConfig(BaseModel, frozen=True, extra="forbid"):
@@ -45,3 +51,12 @@ class K8sBackendConfig(BaseModel, frozen=True, extra="forbid"):
     max_concurrent: int | None = Field(
         default=None, ge=1, description="Most steps of a class at once"
     )
+
+    @field_validator("k8s_config")
+    @classmethod
+    def _known_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - K8S_CONFIG_KEYS)
+        if unknown:
+            known = ", ".join(sorted(K8S_CONFIG_KEYS))
+            raise ValueError(f"k8s_config: unknown keys {unknown}; dagster-k8s/config has {known}")
+        return value
