@@ -5,6 +5,7 @@ Example:
 """
 
 import contextlib
+import json
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import dagster as dg
 from marin_dagster import metadata_keys as keys
 from marin_dagster.core.gcs import GcsSettings, use_gcs
 from marin_dagster.core.graph import AnyStep, StepGraph
+from marin_dagster.core.pools import pool_for
 from marin_dagster.core.prefix import check_writable
 from marin_dagster.core.runner import RunOptions, run_step
 from marin_dagster.io_manager import IO_MANAGER_KEY
@@ -63,6 +65,8 @@ def build_step_asset(
     }
     if step.resources is not None:
         op_tags[keys.RESOURCES_TAG] = step.resources.to_json()
+    if (k8s_config := spec.metadata.get(keys.K8S_CONFIG)) is not None:  # translator-set
+        op_tags[keys.K8S_CONFIG] = json.dumps(getattr(k8s_config, "value", k8s_config))
 
     def _run(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         check_writable(graph.prefix)  # once per process: before anything is written there
@@ -105,6 +109,7 @@ def build_step_asset(
             specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
             name=op_name,
             op_tags=op_tags,
+            pool=pool_for(step.resources),  # GPU/TPU slots capped across runs (core/pools.py)
             required_resource_keys={keys.RUN_SETTINGS_KEY},
             resource_defs={keys.RUN_SETTINGS_KEY: settings},
         )(_run)

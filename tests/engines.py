@@ -1,5 +1,6 @@
 """Tests that need an engine (Ray, a GCS emulator, chromium) fail in CI and skip elsewhere."""
 
+import importlib.util
 import os
 
 import pytest
@@ -16,3 +17,13 @@ def engine_missing(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def require(module: str, extra: str) -> None:
+    """Skip (fail on CI) when ``module`` is not importable; the reason names the install.
+
+    Example:
+        >>> require("fray", "fray")  # doctest: +SKIP
+    """
+    if importlib.util.find_spec(module) is None:
+        engine_missing(f"{module} is not installed: pip install -e '.[{extra}]' (or '.[dev]')")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Generator, Mapping, Sequence
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import dagster as dg
 from pydantic import BaseModel
@@ -160,6 +160,10 @@ def _dagster_type(annotation: Any) -> Any:
         inner = [a for a in get_args(annotation) if a is not type(None)]
         if len(inner) == 1:
             return dg.Noneable(_dagster_type(inner[0]))
+    if origin is list:
+        return [_dagster_type(get_args(annotation)[0])]
+    if origin is Literal:
+        return dg.String
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return dg.Shape(_dagster_fields(annotation))
     simple = {int: dg.Int, float: dg.Float, str: dg.String, bool: dg.Bool}

@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from marin_dagster.launch.backends.fray import FrayBackendConfig
+from marin_dagster.launch.backends.k8s_config import K8sBackendConfig
 from marin_dagster.launch.backends.local import LocalBackendConfig
 from marin_dagster.launch.backends.ray import RayBackendConfig
 
@@ -37,11 +39,13 @@ __all__ = ["BackendSpec", "DeviceClass", "ExecutorSettings"]
 
 DeviceClass = Literal["cpu", "gpu", "tpu"]
 DEVICE_CLASSES: tuple[DeviceClass, ...] = ("cpu", "gpu", "tpu")
-BackendKind = Literal["local", "ray"]
+BackendKind = Literal["local", "ray", "k8s", "fray"]
+BACKEND_KINDS: tuple[BackendKind, ...] = ("local", "ray", "k8s", "fray")
 
 
 class BackendSpec(BaseModel, frozen=True, extra="forbid"):
-    """Exactly one backend and its settings: ``{local: {...}}`` or ``{ray: {address: ...}}``.
+    """Exactly one backend and its settings: ``{local: {...}}``, ``{ray: {address: ...}}``,
+    ``{k8s: {image: ...}}`` or ``{fray: {...}}``.
 
     Example:
         >>> BackendSpec.model_validate({"ray": {"address": "auto"}}).kind
@@ -50,29 +54,36 @@ class BackendSpec(BaseModel, frozen=True, extra="forbid"):
 
     local: LocalBackendConfig | None = None
     ray: RayBackendConfig | None = None
+    k8s: K8sBackendConfig | None = None
+    fray: FrayBackendConfig | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BackendSpec:
-        chosen = [name for name in ("local", "ray") if getattr(self, name) is not None]
+        chosen = [name for name in BACKEND_KINDS if getattr(self, name) is not None]
         if len(chosen) != 1:
             raise ValueError(
-                "a backend is exactly one of {local: {...}} or {ray: {address: ...}}, "
-                f"got {chosen or 'none'}"
+                "a backend is exactly one of {local: {...}}, {ray: {address: ...}}, "
+                f"{{k8s: {{image: ...}}}} or {{fray: {{...}}}}, got {chosen or 'none'}"
             )
         return self
 
     @property
     def kind(self) -> BackendKind:
-        return "local" if self.local is not None else "ray"
+        return next(name for name in BACKEND_KINDS if getattr(self, name) is not None)
 
     @property
     def max_concurrent(self) -> int | None:
-        config = self.local if self.local is not None else self.ray
-        return getattr(config, "max_concurrent", None)
+        return getattr(getattr(self, self.kind), "max_concurrent", None)
 
     def describe(self) -> str:
-        """``local`` or ``ray at 10.0.0.2:6379``."""
-        return f"ray at {self.ray.address}" if self.ray is not None else "local"
+        """``local``, ``ray at 10.0.0.2:6379``, ``k8s in namespace ml``, ``fray (local client)``."""
+        if self.ray is not None:
+            return f"ray at {self.ray.address}"
+        if self.k8s is not None:
+            return f"k8s in namespace {self.k8s.namespace}"
+        if self.fray is not None:
+            return f"fray ({self.fray.client} client)"
+        return "local"
 
 
 LOCAL = BackendSpec(local=LocalBackendConfig())

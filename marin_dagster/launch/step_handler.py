@@ -52,7 +52,7 @@ class MarinStepHandler(StepHandler):
         step_key = _single_step_key(step_handler_context)
         tags = step_handler_context.step_tags[step_key]
         spec = self.backend_for(tags)
-        worker = StepWorker.start(step_handler_context.execute_step_args, spec)
+        worker = StepWorker.start(step_handler_context.execute_step_args, spec, tags)
         self._workers[step_key] = worker
         resources = resources_from_tags(tags)
         yield DagsterEvent.step_worker_starting(

@@ -18,7 +18,7 @@ import contextvars
 import multiprocessing
 import multiprocessing.process
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from marin_dagster.core.backend import Backend
@@ -96,8 +96,12 @@ class StepWorker:
         self.process = process
 
     @classmethod
-    def start(cls, args: ExecuteStepArgs, backend: BackendSpec) -> StepWorker:
-        process = _FORK.Process(target=_run_step_worker, args=(args, backend), daemon=False)
+    def start(
+        cls, args: ExecuteStepArgs, backend: BackendSpec, op_tags: Mapping[str, str] | None = None
+    ) -> StepWorker:
+        process = _FORK.Process(
+            target=_run_step_worker, args=(args, backend, dict(op_tags or {})), daemon=False
+        )
         process.start()
         return cls(process)
 
@@ -125,7 +129,7 @@ class StepWorker:
             self.process.join(grace_s)
 
 
-def _run_step_worker(args: ExecuteStepArgs, spec: BackendSpec) -> None:
+def _run_step_worker(args: ExecuteStepArgs, spec: BackendSpec, op_tags: dict[str, str]) -> None:
     from dagster import DagsterInstance
 
     from marin_dagster._compat import execute_step_events
@@ -133,7 +137,7 @@ def _run_step_worker(args: ExecuteStepArgs, spec: BackendSpec) -> None:
 
     # SIGTERM interrupts the step like Ctrl-C: the backend call is terminated, FAILED recorded.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with using_backend(make_backend(spec)):
+    with using_backend(make_backend(spec, op_tags)):
         instance_ref = args.instance_ref
         if instance_ref is None:
             raise RuntimeError(
