@@ -496,7 +496,7 @@ def test_launch_all_steps_like_the_ui(webserver: Webserver) -> None:
     for name, node in nodes.items():
         materialized_by, metadata = latest(node)
         assert materialized_by == run_id, name
-        assert metadata["marin/output_path"]["path"] == paths[name], name
+        assert metadata["marin/materialized_path"]["path"] == paths[name], name
         assert metadata["marin/cache_hit"]["boolValue"] is False, name
         assert (Path(paths[name]) / ".executor_status").read_text().strip() == "SUCCESS"
         assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
@@ -556,7 +556,7 @@ def test_staleness_after_a_versioned_change(
         assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
         materialized_by, metadata = latest(node)
         assert materialized_by == run_id, name
-        assert metadata["marin/output_path"]["path"] == new_paths[name], name
+        assert metadata["marin/materialized_path"]["path"] == new_paths[name], name
         assert metadata["marin/cache_hit"]["boolValue"] is (name not in changed), name
 
 
