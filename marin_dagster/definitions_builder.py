@@ -142,7 +142,7 @@ def build_definitions(
         spec = translator.get_asset_spec(data)
         _check_key_free(spec.key, s, step_by_key)
         keys_by_step[id(s)] = spec.key
-        targets.append(SyncTarget(s, spec.key))
+        targets.append(SyncTarget(s, spec.key, tuple(d.asset_key for d in spec.deps)))
         op_name = op_name_for(spec.key)
         if op_name in op_names:
             op_name = f"{op_name}_{version.hash}"

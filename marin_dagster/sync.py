@@ -9,8 +9,9 @@ when there is something to record) and record in the Dagster instance:
   materializations as "Materialized", for staleness and for the graph's status) with the
   metadata a cache-hit run gives (``marin/materialized_path``, ``marin/materialized_version``,
   ``marin/cache_hit``, ``marin/duration_s``, ``marin/config``), the ``.executor_info`` as found
-  (``marin/executor_info``), ``marin/synced_from_storage = true`` and the tag
-  ``dagster/code_version``, so the asset is not marked as changed code.
+  (``marin/executor_info``), ``marin/synced_from_storage = true`` and the provenance tags a run
+  gives (code version, data version = the Marin version, its inputs' data versions), so neither
+  the asset nor its dependents show as stale.
 - ``RUNNING`` (or ``FAILED``, ...) → an ``AssetObservation`` with ``marin/storage_status``, the
   path and the lease holder and age. Dagster shows an asset as "Materializing" only while one of
   *its own* runs that planned it is in progress; a Marin executor's (or another instance's) run
@@ -42,6 +43,15 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from marin_dagster import metadata_keys as keys
+from marin_dagster._compat import (
+    CODE_VERSION_TAG,
+    DATA_VERSION_TAG,
+    DEFAULT_DATA_VERSION,
+    NULL_DATA_VERSION,
+    NULL_EVENT_POINTER,
+    get_input_data_version_tag,
+    get_input_event_pointer_tag,
+)
 from marin_dagster.assets import materialization_metadata, step_storage
 from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.lease import StepLease
@@ -65,6 +75,8 @@ class SyncTarget:
 
     step: AnyStep
     key: dg.AssetKey
+    deps: tuple[dg.AssetKey, ...] = ()
+    """Keys of the asset's dependencies (steps and view nodes), for data-version provenance."""
 
 
 class StorageReadError(RuntimeError):
@@ -85,6 +97,7 @@ def storage_events(
     """
     options = options or RunOptions()
     records = {r.asset_entry.asset_key: r.asset_entry for r in _records(instance, targets)}
+    data_versions: dict[dg.AssetKey, str] = {}  # targets come dependencies first
     events: list[AssetEvent] = []
     for target in targets:
         path = graph.output_path(target.step)
@@ -93,10 +106,17 @@ def storage_events(
         if status is None:
             continue
         entry = records.get(target.key)
+        last = entry.last_materialization if entry else None
+        if last is not None:
+            data_versions[target.key] = (last.tags or {}).get(
+                DATA_VERSION_TAG, NULL_DATA_VERSION.value
+            )
         if status is StepStatus.SUCCESS:
-            if _materialized_path(entry.last_materialization if entry else None) == path:
+            if _materialized_path(last) == path:
                 continue  # recorded already, by a run or an earlier sync
-            events.append(_materialization(graph, target, path, time.monotonic() - start))
+            tags = _provenance(graph, target, data_versions, records)
+            data_versions[target.key] = tags[DATA_VERSION_TAG]
+            events.append(_materialization(graph, target, path, time.monotonic() - start, tags))
             observed = _observed(instance, target.key)
             if observed is not None and observed != (path, status.value, None):
                 events.append(_observation(target, path, status, None))
@@ -145,8 +165,34 @@ def _observed(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[str, str,
     )
 
 
+def _provenance(
+    graph: StepGraph,
+    target: SyncTarget,
+    data_versions: dict[dg.AssetKey, str],
+    records: dict[dg.AssetKey, Any],
+) -> dict[str, str]:
+    """The tags a run gives a materialization, so Dagster does not judge it stale.
+
+    Its data version is the step's Marin version (which already folds in its upstream
+    versions); each input's is what the instance holds for it now (a view node, never
+    materialized, has Dagster's initial one).
+    """
+    tags = {
+        CODE_VERSION_TAG: graph.version(target.step).hash,
+        DATA_VERSION_TAG: graph.version(target.step).hash,
+    }
+    for dep in target.deps:
+        if dep in data_versions:
+            version = data_versions[dep]
+        else:
+            version = (DEFAULT_DATA_VERSION if dep not in records else NULL_DATA_VERSION).value
+        tags[get_input_data_version_tag(dep)] = version
+        tags[get_input_event_pointer_tag(dep)] = NULL_EVENT_POINTER
+    return tags
+
+
 def _materialization(
-    graph: StepGraph, target: SyncTarget, path: str, read_s: float
+    graph: StepGraph, target: SyncTarget, path: str, read_s: float, tags: dict[str, str]
 ) -> dg.AssetMaterialization:
     step = target.step
     version = graph.version(step).hash
@@ -164,7 +210,7 @@ def _materialization(
         asset_key=target.key,
         description=f"{step.name}: SUCCESS found at {path} (synced from storage; nothing ran)",
         metadata=metadata,
-        tags={"dagster/code_version": version},
+        tags=tags,
     )
 
 

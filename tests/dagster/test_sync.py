@@ -112,10 +112,17 @@ def test_marin_written_outputs_appear_materialized_without_running(
         latest_metadata(instance, "prep/clean", "materializations")["marin/executor_info"].data
         == {}
     )
+    # Provenance as a run records it: code and data version (the Marin hash), inputs' versions.
+    raw_hash, clean_hash = (paths[n].rsplit("-", 1)[1] for n in ("data/raw", "prep/clean"))
     (event,) = records(instance, "data/raw")
     assert event.event_log_entry.asset_materialization.tags == {
-        "dagster/code_version": paths["data/raw"].rsplit("-", 1)[1]
+        "dagster/code_version": raw_hash,
+        "dagster/data_version": raw_hash,
     }
+    (event,) = records(instance, "prep/clean")
+    tags = event.event_log_entry.asset_materialization.tags
+    assert tags["dagster/data_version"] == clean_hash
+    assert tags["dagster/input_data_version/data/raw"] == raw_hash
     running = latest_metadata(instance, "prep/other", "observations")
     assert running["marin/storage_status"].value == "RUNNING"
     assert running["marin/lease_holder"].value == "marin-host-1"
