@@ -114,6 +114,7 @@ ASSETS_QUERY = """
         label
         ... on PathMetadataEntry { path }
         ... on BoolMetadataEntry { boolValue }
+        ... on TextMetadataEntry { text }
       }
     }
   }
@@ -538,11 +539,28 @@ def test_staleness_after_a_versioned_change(
             assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
             assert node["staleCauses"] == [], name
 
-    # The UI shows it too: the changed model is "Unsynced", the untouched branch is not.
+    # Asset pages do not mislead: the definition carries the new path, version and resources,
+    # and the latest (old) materialization shares no label with it, so the UI cannot show an
+    # old value in place of a current one (it merges both, the event winning on a shared label).
+    model = nodes["train/model"]
+    definition = entries(model["metadataEntries"])
+    assert definition["marin/output_path"]["path"] == new_paths["train/model"]
+    assert definition["marin/version"]["text"] == hash_of(new_paths["train/model"])
+    assert definition["marin/resources"]["text"] == counting.TRAIN_RESOURCES.summary()
+    _, old_event = latest(model)
+    assert old_event["marin/materialized_path"]["path"] == old_paths["train/model"]
+    for name, node in nodes.items():
+        assert set(entries(node["metadataEntries"])).isdisjoint(latest(node)[1]), name
+
+    # The UI shows it too: the changed model is "Unsynced", the untouched branch is not; its
+    # page shows the current output path, version and resources.
     stale_page, fresh_page = render(
         tmp_path / "browser", f"{after.url}/assets/train/model", f"{after.url}/assets/prep/other"
     )
     assert "Counting stage train/model." in stale_page.texts, stale_page.texts
+    assert new_paths["train/model"] in stale_page.texts, stale_page.texts
+    assert hash_of(new_paths["train/model"]) in stale_page.texts, stale_page.texts
+    assert counting.TRAIN_RESOURCES.summary() in stale_page.texts, stale_page.texts
     assert any(t.startswith("Unsynced") for t in stale_page.texts), stale_page.texts
     assert "Counting stage prep/other." in fresh_page.texts, fresh_page.texts
     assert not any(t.startswith("Unsynced") for t in fresh_page.texts), fresh_page.texts
@@ -589,3 +607,38 @@ def test_browser_renders_asset_and_lineage_pages(webserver: Webserver, tmp_path:
 
     # The global lineage page collapses assets into their groups (first name segment).
     assert {"data", "prep", "train", "eval"} <= set(overview.texts), overview.texts
+
+
+def test_sync_turns_never_materialized_into_materialized(
+    start_webserver: Callable[..., Webserver], tmp_path: Path
+) -> None:
+    """Outputs another instance wrote appear materialized after one ``sync_from_storage``."""
+    other_home = tmp_path / "other_dagster_home"
+    other_home.mkdir()
+    server = start_webserver()
+    env = {**server.env, "DAGSTER_HOME": str(other_home)}
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", MODULE, "-j", "all_steps"]
+    done = subprocess.run(command, env=env, cwd=TESTS_DIR, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = server.env[CALL_LOG_ENV]
+    assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)
+    paths = expected_paths(server.env["MARIN_PREFIX"])
+    assert all(not n["assetMaterializations"] for n in server.asset_nodes().values())
+    asset_url = f"{server.url}/assets/train/model"
+    (before,) = render(tmp_path / "before", asset_url)
+    assert "Never materialized" in before.texts, before.texts
+
+    run_id = server.launch_and_wait("sync_from_storage")
+
+    assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)  # no fn called
+    for name, node in server.asset_nodes().items():
+        materialized_by, metadata = latest(node)
+        assert materialized_by == run_id, name
+        assert metadata["marin/materialized_path"]["path"] == paths[name], name
+        assert metadata["marin/synced_from_storage"]["boolValue"] is True, name
+        assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
+    (after,) = render(tmp_path / "after", asset_url)
+    assert "Never materialized" not in after.texts, after.texts
+    assert "Latest materialization" in after.texts, after.texts
+    assert "marin/synced_from_storage" in after.texts, after.texts
+    assert paths["train/model"] in after.texts, after.texts
