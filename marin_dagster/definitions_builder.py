@@ -217,10 +217,11 @@ def _check_view_keys(views: Iterable[dg.AssetSpec], step_keys: Iterable[dg.Asset
 def _nonblocking_view(target: AnyStep, target_key: dg.AssetKey) -> dg.AssetSpec:
     """A lineage-only node between a step and its non-blocking readers (never executed).
 
-    An external ``AssetSpec`` (no op): the UI draws it without a status (a dash, not "Never
-    materialized") and offers no "Materialize"; kind ``view`` and tag ``marin/node`` tell it
-    from steps. Dagster 1.13's ``is_virtual`` was evaluated and not used: it is a preview
-    feature (a warning on every load) and the 1.13 UI does not render it any differently.
+    An external ``AssetSpec`` (no op): its graph node has no status and a group's "Materialize"
+    skips it; kind ``view`` and tag ``marin/node`` tell it from steps (its own page still says
+    "Never materialized", as for any external asset without an observation function).
+    Dagster 1.13's ``is_virtual`` was evaluated and not used: it is a preview feature (a
+    warning on every load) and the 1.13 UI does not render it any differently.
     """
     path = list(target_key.path)
     path[-1] += NONBLOCKING_SUFFIX

@@ -172,7 +172,8 @@ def _free_port() -> int:
 class Webserver:
     """A ``dagster-webserver`` subprocess on 127.0.0.1 and helpers to talk to it."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, module: str = MODULE) -> None:
+        self.module = module
         self.env = dict(env)
         self.log_path = log_path
         self.port = 0
@@ -193,7 +194,7 @@ class Webserver:
             self.port = _free_port()
             command = [
                 *(sys.executable, "-m", "dagster_webserver"),  # the `dagster-webserver` script
-                *("-m", MODULE, "-h", "127.0.0.1", "-p", str(self.port)),
+                *("-m", self.module, "-h", "127.0.0.1", "-p", str(self.port)),
             ]
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
@@ -642,3 +643,39 @@ def test_sync_turns_never_materialized_into_materialized(
     assert "Latest materialization" in after.texts, after.texts
     assert "marin/synced_from_storage" in after.texts, after.texts
     assert paths["train/model"] in after.texts, after.texts
+
+
+def test_nonblocking_view_node_is_not_shown_as_a_step(tmp_path: Path) -> None:
+    """The lineage-only view node: not materializable, kind ``view``, marked "Not a step".
+
+    Dagster 1.13 prints "Latest materialization: Never materialized" on the own page of any
+    external asset that has no observation function; its graph node has no status, and the
+    group's "Materialize" counts steps only.
+    """
+    server = Webserver(make_env(tmp_path), tmp_path / "webserver.log", module="pipelines.lineage")
+    try:
+        server.start()
+        nodes = server.graphql(
+            "{ assetNodes { assetKey { path } isMaterializable isExecutable kinds } }"
+        )["assetNodes"]
+        by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
+        view = by_name["train/model.nonblocking"]
+        assert (view["isMaterializable"], view["isExecutable"], view["kinds"]) == (
+            False,
+            False,
+            ["view"],
+        )
+        assert by_name["train/model"]["isMaterializable"] is True
+        view_page, group_page = render(
+            tmp_path / "browser",
+            f"{server.url}/assets/train/model.nonblocking",
+            f"{server.url}/locations/pipelines.lineage/asset-groups/train",
+        )
+    finally:
+        server.stop()
+    assert "External Asset" in view_page.texts, view_page.texts
+    assert any(t.startswith("Not a step") for t in view_page.texts), view_page.texts
+    assert "marin/node: nonblocking_view" in view_page.texts, view_page.texts
+    # Group "train" draws the step and its view; only the step can be materialized.
+    assert {"model", "model.nonblocking"} <= set(group_page.texts), group_page.texts
+    assert "Materialize (1)" in group_page.texts, group_page.texts
