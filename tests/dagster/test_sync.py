@@ -179,6 +179,29 @@ def test_outputs_of_another_instance_appear_materialized(
     assert all(len(records(instance, n)) == 1 for n in counting.ALL_NAMES)
 
 
+def test_sync_job_from_the_command_line(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    """``dagster job execute -j sync_from_storage``, as the README says, in a second instance."""
+    prefix = tmp_path / "prefix"
+    log = tmp_path / "calls.log"
+    env = {**subprocess_env, "MARIN_PREFIX": str(prefix), CALL_LOG_ENV: str(log)}
+    dagster_execute(env, module="pipelines.counting")
+    second_home = tmp_path / "second_home"
+    second_home.mkdir()
+    second = {**env, "DAGSTER_HOME": str(second_home)}
+    before = snapshot(prefix)
+
+    dagster_execute(second, module="pipelines.counting", job=SYNC_JOB)
+    dagster_execute(second, module="pipelines.counting", job=SYNC_JOB)  # idempotent
+
+    assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)  # the first run's calls only
+    assert snapshot(prefix) == before
+    with dg.DagsterInstance.from_config(str(second_home)) as instance:
+        for name in counting.ALL_NAMES:
+            (record,) = records(instance, name)
+            metadata = record.event_log_entry.asset_materialization.metadata
+            assert metadata["marin/synced_from_storage"].value is True, name
+
+
 def test_sensor_is_off_by_default_and_records_the_same_events(
     counting_defs: tuple[dg.Definitions, dict[str, str], Path], call_log: Calls
 ) -> None:
