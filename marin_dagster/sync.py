@@ -18,8 +18,8 @@ when there is something to record) and record in the Dagster instance:
   is not one, so an observation is what Dagster allows.
 
 Nothing is written under the prefix and no ``fn`` is called. **Idempotent**: a step whose latest
-materialization already recorded its current output path (by a run or a sync, whatever the
-instance) gets no new one, and an observation is recorded only when the status, path or lease
+materialization in this instance already recorded its current output path (by a run or a
+sync) gets no new one, and an observation is recorded only when the status, path or lease
 holder differ from the latest observation (a ``SUCCESS`` step whose latest observation said
 otherwise gets a ``SUCCESS`` observation with its materialization, so the UI does not keep
 showing ``RUNNING``). Observations are looked up only for steps the sync records or that are not
