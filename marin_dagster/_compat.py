@@ -10,6 +10,15 @@ from typing import Any, cast
 
 import dagster as dg
 from dagster._cli.api import _execute_step_command_body as execute_step_events
+from dagster._core.definitions.data_version import (
+    CODE_VERSION_TAG,
+    DATA_VERSION_TAG,
+    DEFAULT_DATA_VERSION,
+    NULL_DATA_VERSION,
+    NULL_EVENT_POINTER,
+    get_input_data_version_tag,
+    get_input_event_pointer_tag,
+)
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
@@ -34,6 +43,11 @@ from dagster._grpc.types import ExecuteStepArgs
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 __all__ = [
+    "CODE_VERSION_TAG",
+    "DATA_VERSION_TAG",
+    "DEFAULT_DATA_VERSION",
+    "NULL_DATA_VERSION",
+    "NULL_EVENT_POINTER",
     "CheckRunHealthResult",
     "CheckStepHealthResult",
     "ConfigurableClass",
@@ -53,6 +67,8 @@ __all__ = [
     "UnresolvedAssetJobDefinition",
     "WorkerStatus",
     "execute_step_events",
+    "get_input_data_version_tag",
+    "get_input_event_pointer_tag",
     "wrap_job_builds",
 ]
 

@@ -7,7 +7,7 @@ Example:
 import contextlib
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -18,6 +18,7 @@ from marin_dagster.core.graph import AnyStep, StepGraph
 from marin_dagster.core.pools import pool_for
 from marin_dagster.core.prefix import check_writable
 from marin_dagster.core.runner import RunOptions, run_step
+from marin_dagster.core.status import StatusFileError, StepStatus, read_status
 from marin_dagster.io_manager import IO_MANAGER_KEY
 from marin_dagster.launch.worker import current_backend
 from marin_dagster.run_settings import MarinRunSettings
@@ -41,6 +42,72 @@ def step_storage(resources: Any) -> Iterator[GcsSettings | None]:
         return
     with use_gcs(current) as active:
         yield active
+
+
+def materialization_metadata(
+    output_path: str,
+    version: str,
+    *,
+    cache_hit: bool,
+    duration_s: float,
+    config_json: Any,
+    ran_on: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+) -> dict[str, dg.MetadataValue]:
+    """What a step's materialization records; a run and the storage sync give the same keys.
+
+    No key is also a definition key (``marin/output_path``, ``marin/version``, ...): the UI
+    shows an event's value in place of a definition's of the same name.
+
+    Example:
+        >>> sorted(materialization_metadata("/p/a-abc123", "abc123", cache_hit=True,
+        ...     duration_s=0.0, config_json={}))[:2]
+        ['marin/cache_hit', 'marin/config']
+    """
+    metadata: dict[str, dg.MetadataValue] = {
+        keys.MATERIALIZED_PATH: dg.MetadataValue.path(output_path),
+        keys.MATERIALIZED_VERSION: dg.MetadataValue.text(version),
+        keys.CACHE_HIT: dg.MetadataValue.bool(cache_hit),
+        keys.DURATION: dg.MetadataValue.float(round(duration_s, 6)),
+        keys.RESOLVED_CONFIG: dg.MetadataValue.json(config_json),
+    }
+    if ran_on:
+        metadata[keys.RAN_ON] = dg.MetadataValue.json(dict(ran_on))
+    for name, value in (metrics or {}).items():  # plotted across materializations in the UI
+        metadata[f"{keys.METRIC_PREFIX}{name}"] = dg.MetadataValue.float(value)
+    return metadata
+
+
+def output_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    """The step's check: after each materialization, its output exists with ``SUCCESS``."""
+    return dg.AssetCheckSpec(
+        keys.OUTPUT_CHECK,
+        asset=key,
+        description="The step's output path holds a SUCCESS status (read from storage).",
+        blocking=False,
+    )
+
+
+def output_check(key: dg.AssetKey, output_path: str) -> dg.AssetCheckResult:
+    """Evaluate :func:`output_check_spec`: read the status at ``output_path`` (nothing else).
+
+    Example:
+        >>> output_check(dg.AssetKey("a"), "memory://nowhere/a-000000").passed
+        False
+    """
+    try:
+        status = read_status(output_path)
+        found = status.value if status is not None else "no status"
+    except StatusFileError as e:  # e.g. a directory where the status file should be
+        status, found = None, str(e)
+    passed = status is StepStatus.SUCCESS
+    return dg.AssetCheckResult(
+        passed=passed,
+        asset_key=key,
+        check_name=keys.OUTPUT_CHECK,
+        description=f"SUCCESS at {output_path}" if passed else f"at {output_path}: {found}",
+        metadata={keys.OBSERVED_PATH: dg.MetadataValue.path(output_path), "status": found},
+    )
 
 
 def build_step_asset(
@@ -84,6 +151,7 @@ def build_step_asset(
 
         with step_storage(context.resources):
             result = run_step(step, graph, run_options, current_backend(), on_report)
+            check = output_check(spec.key, result.output_path)
         if result.cache_hit:
             context.log.info(
                 f"{step.name}: SUCCESS already recorded at {result.output_path} (cache hit)"
@@ -91,25 +159,36 @@ def build_step_asset(
         else:
             backend = result.ran_on.get("backend", "inline")
             context.log.info(f"{step.name}: ran in {result.duration_s:.2f} s on {backend}")
-        metadata: dict[str, object] = {
-            keys.OUTPUT_PATH: dg.MetadataValue.path(result.output_path),
-            keys.CACHE_HIT: result.cache_hit,
-            keys.DURATION: dg.MetadataValue.float(round(result.duration_s, 6)),
-            keys.RESOLVED_CONFIG: dg.MetadataValue.json(result.config_json),
-        }
-        if result.ran_on:
-            metadata[keys.RAN_ON] = dg.MetadataValue.json(result.ran_on)
-        for name, value in metrics.items():  # plotted across materializations in the UI
-            metadata[f"{keys.METRIC_PREFIX}{name}"] = dg.MetadataValue.float(value)
-        return dg.MaterializeResult(metadata=metadata)  # type: ignore[arg-type]
+        metadata = materialization_metadata(
+            result.output_path,
+            graph.version(step).hash,
+            cache_hit=result.cache_hit,
+            duration_s=result.duration_s,
+            config_json=result.config_json,
+            ran_on=result.ran_on,
+            metrics=metrics,
+        )
+        return dg.MaterializeResult(metadata=metadata, check_results=[check])
+
+    def _step(
+        context: dg.AssetExecutionContext,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        if spec.key in context.selected_asset_keys:
+            yield _run(context)
+            return
+        # Only the check was selected (e.g. "Execute" on the check): read storage, run nothing.
+        with step_storage(context.resources):
+            yield output_check(spec.key, graph.output_path(step))
 
     with warnings.catch_warnings():  # resource_defs on assets is "beta", yet stable since 1.3
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.multi_asset(
             specs=[spec.with_io_manager_key(IO_MANAGER_KEY)],
+            check_specs=[output_check_spec(spec.key)],
+            can_subset=True,  # the check alone re-reads storage without running the step
             name=op_name,
             op_tags=op_tags,
             pool=pool_for(step.resources),  # GPU/TPU slots capped across runs (core/pools.py)
             required_resource_keys={keys.RUN_SETTINGS_KEY},
             resource_defs={keys.RUN_SETTINGS_KEY: settings},
-        )(_run)
+        )(_step)

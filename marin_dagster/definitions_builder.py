@@ -15,7 +15,7 @@ import dagster as dg
 from marin_dagster import metadata_keys as keys
 from marin_dagster._compat import UnresolvedAssetJobDefinition
 from marin_dagster.assets import build_step_asset, op_name_for
-from marin_dagster.core.describe import config_summary
+from marin_dagster.core.describe import config_rows, config_summary_of
 from marin_dagster.core.errors import StepDefinitionError
 from marin_dagster.core.graph import AnyStep, StepGraph, roots_of
 from marin_dagster.core.prefix import absolute_prefix
@@ -26,6 +26,7 @@ from marin_dagster.io_manager import IO_MANAGER_KEY, MarinPathIOManager
 from marin_dagster.launch.executor import make_marin_executor, marin_executor
 from marin_dagster.launch.settings import ExecutorSettings
 from marin_dagster.run_settings import MarinRunSettings
+from marin_dagster.sync import SyncTarget, build_sync_job, build_sync_sensor
 from marin_dagster.translator import MarinStepData, MarinTranslator, sanitize_name
 
 ALL_STEPS_JOB = "all_steps"
@@ -81,6 +82,9 @@ def build_definitions(
 ) -> dg.Definitions:
     """Definitions with one asset per step (dependencies included) and the ``all_steps`` job.
 
+    Also the ``sync_from_storage`` job and its sensor (off by default), which record steps
+    already ``SUCCESS`` on storage without running anything (:mod:`marin_dagster.sync`).
+
     Args:
         steps: a step, a reference, or a list of them; transitive dependencies are included.
         prefix: root of output paths (``$MARIN_PREFIX`` or ``./marin_outputs`` by default);
@@ -117,6 +121,7 @@ def build_definitions(
     op_names: set[str] = set()
     settings = MarinRunSettings()
     step_by_key: dict[dg.AssetKey, AnyStep] = {}
+    targets: list[SyncTarget] = []
     for s in graph.steps:  # dependencies first, so upstream keys are final
         version = graph.version(s)
         nonblocking: list[dg.AssetKey] = []
@@ -133,11 +138,13 @@ def build_definitions(
             output_path=graph.output_path(s),
             deps=[keys_by_step[id(d)] for d in graph.blocking_deps(s)],
             nonblocking_deps=nonblocking,
-            config_lines=config_summary(s.config),
+            config_lines=config_summary_of(rows := config_rows(s.config)),
+            config_rows=rows,
         )
         spec = translator.get_asset_spec(data)
         _check_key_free(spec.key, s, step_by_key)
         keys_by_step[id(s)] = spec.key
+        targets.append(SyncTarget(s, spec.key, tuple(d.asset_key for d in spec.deps)))
         op_name = op_name_for(spec.key)
         if op_name in op_names:
             op_name = f"{op_name}_{version.hash}"
@@ -152,7 +159,8 @@ def build_definitions(
         jobs.extend(_group_jobs(step_assets, executor, graph))
     defs = dg.Definitions(
         assets=[*step_assets, *views.values(), *assets],
-        jobs=jobs,
+        jobs=[*jobs, build_sync_job(graph, targets, options)],
+        sensors=[build_sync_sensor(graph, targets, options)],
         resources={IO_MANAGER_KEY: MarinPathIOManager(prefix=graph.prefix), **(resources or {})},
         executor=executor,
     )
@@ -213,7 +221,14 @@ def _check_view_keys(views: Iterable[dg.AssetSpec], step_keys: Iterable[dg.Asset
 
 
 def _nonblocking_view(target: AnyStep, target_key: dg.AssetKey) -> dg.AssetSpec:
-    """A lineage-only node between a step and its non-blocking readers (never executed)."""
+    """A lineage-only node between a step and its non-blocking readers (never executed).
+
+    An external ``AssetSpec`` (no op): its graph node has no status and a group's "Materialize"
+    skips it; kind ``view`` and tag ``marin/node`` tell it from steps (its own page still says
+    "Never materialized", as for any external asset without an observation function).
+    Dagster 1.13's ``is_virtual`` was evaluated and not used: it is a preview feature (a
+    warning on every load) and the 1.13 UI does not render it any differently.
+    """
     path = list(target_key.path)
     path[-1] += NONBLOCKING_SUFFIX
     return dg.AssetSpec(
@@ -221,11 +236,13 @@ def _nonblocking_view(target: AnyStep, target_key: dg.AssetKey) -> dg.AssetSpec:
         deps=[target_key],
         group_name=sanitize_name(target.name.split("/")[0]),
         description=(
-            f"Non-blocking reads of `{target.name}`: steps below read its output while it may "
-            "still be running. They do not wait for it and do not make it run."
+            f"Not a step: a lineage view of `{target.name}`, never run or materialized. The "
+            "steps below read its output non-blockingly, while it may still be running: they "
+            "do not wait for it and do not make it run."
         ),
         metadata={keys.NONBLOCKING_VIEW_OF: target_key.to_user_string()},
-        kinds={keys.STEP_KIND},
+        kinds={keys.VIEW_KIND},
+        tags={keys.NODE_TAG: "nonblocking_view"},
     )
 
 

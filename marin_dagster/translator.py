@@ -13,10 +13,12 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import dagster as dg
 
 from marin_dagster import metadata_keys as keys
+from marin_dagster.core.describe import ConfigRow
 from marin_dagster.core.graph import AnyStep
 from marin_dagster.core.resources import ResourceConfig
 
@@ -53,6 +55,7 @@ class MarinStepData:
         deps: keys of the assets this step waits for (blocking references).
         nonblocking_deps: keys of lineage-only nodes for non-blocking references.
         config_lines: a readable ``field = value`` summary of the config.
+        config_rows: the same summary as rows (rendered as a table on the asset page).
     """
 
     step: AnyStep
@@ -64,11 +67,49 @@ class MarinStepData:
     deps: Sequence[dg.AssetKey]
     nonblocking_deps: Sequence[dg.AssetKey]
     config_lines: Sequence[str]
+    config_rows: Sequence[ConfigRow] = ()
 
     @property
     def resources(self) -> ResourceConfig | None:
         """The step's requested resources (``None``: runs wherever its run runs)."""
         return self.step.resources
+
+
+_CONFIG_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("field", "string"),
+        dg.TableColumn("value", "string"),
+        dg.TableColumn("note", "string", description="versioned, non-blocking or hardcoded"),
+    ]
+)
+
+
+def config_table(rows: Sequence[ConfigRow]) -> dg.TableMetadataValue:
+    """The config summary as a table, one row per leaf field.
+
+    Example:
+        >>> config_table([ConfigRow("lr", "0.1", "versioned")]).records[0].data["note"]
+        'versioned'
+    """
+    records = [dg.TableRecord(row._asdict()) for row in rows]
+    return dg.MetadataValue.table(records, schema=_CONFIG_SCHEMA)
+
+
+def console_url(path: str) -> str | None:
+    """A browser link to ``path``: ``gs://`` → the Cloud Console; ``None`` for other paths.
+
+    A local path stays path metadata: browsers refuse ``file://`` links from an ``http://``
+    page, so a link would look clickable and do nothing.
+
+    Example:
+        >>> console_url("gs://bucket/marin/train-abc123")
+        'https://console.cloud.google.com/storage/browser/bucket/marin/train-abc123'
+        >>> console_url("/data/marin/train-abc123") is None
+        True
+    """
+    if not path.startswith("gs://"):
+        return None
+    return f"https://console.cloud.google.com/storage/browser/{quote(path[len('gs://') :])}"
 
 
 class MarinTranslator:
@@ -79,7 +120,7 @@ class MarinTranslator:
         step = data.step
         resources = data.resources
         device = resources.device_kind if resources is not None else "cpu"
-        tags = {keys.DEVICE_TAG: device}
+        tags = {keys.DEVICE_TAG: device, keys.NODE_TAG: "step"}
         if resources is not None and resources.device_type:
             tags[keys.DEVICE_TYPE_TAG] = _tag_value(resources.device_type)
         metadata: dict[str, Any] = {
@@ -88,6 +129,11 @@ class MarinTranslator:
             keys.VERSION: data.version,
             keys.VERSION_DICT: dg.MetadataValue.json(dict(data.version_dict)),
         }
+        url = console_url(data.output_path)
+        if url is not None:
+            metadata[keys.OUTPUT_URL] = dg.MetadataValue.url(url)
+        if data.config_rows:
+            metadata[keys.CONFIG_TABLE] = config_table(data.config_rows)
         if resources is not None:
             metadata[keys.RESOURCES_TAG] = resources.summary()
         if data.nonblocking_deps:
@@ -104,9 +150,10 @@ class MarinTranslator:
         )
 
     def describe(self, data: MarinStepData) -> str:
-        """The step's description plus its config summary and output path."""
+        """The step's description and output path (the config is the ``marin/config_summary``
+        table; a custom ``MarinStepData`` without rows gets it here as text)."""
         parts = [data.step.description] if data.step.description else []
         parts.append(f"Marin step `{data.step.name}` → `{data.output_path}`")
-        if data.config_lines:
+        if data.config_lines and not data.config_rows:
             parts.append("Config:\n\n" + "\n".join(f"    {line}" for line in data.config_lines))
         return "\n\n".join(parts)

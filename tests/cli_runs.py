@@ -26,10 +26,11 @@ def dagster_execute(
     tmp_path: Path | None = None,
     cwd: Path = TESTS_DIR,
     expect_ok: bool = True,
+    job: str = "all_steps",
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``dagster job execute -m MODULE -j all_steps`` (``-c`` with ``run_config``, written
+    """Run ``dagster job execute -m MODULE -j JOB`` (``-c`` with ``run_config``, written
     under ``tmp_path``) and check its exit status."""
-    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", module, "-j", "all_steps"]
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", module, "-j", job]
     if attribute:
         command += ["-a", attribute]
     if run_config is not None:

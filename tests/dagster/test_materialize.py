@@ -95,7 +95,7 @@ def test_every_step_succeeds_with_status_info_and_metadata(tmp_path: Path, call_
         assert info["dependencies"] == [paths[d.name] for d in _deps(s)]
 
         meta = metas[name]
-        assert str(meta["marin/output_path"].path) == path
+        assert str(meta["marin/materialized_path"].path) == path
         assert meta["marin/cache_hit"].value is False
         assert meta["marin/duration_s"].value >= 0
         assert meta["marin/config"].data == info["config"]
@@ -125,7 +125,7 @@ def test_second_run_calls_no_fn_and_reports_cache_hits(tmp_path: Path, call_log:
     assert set(metas) == set(counting.ALL_NAMES)
     assert all(m["marin/cache_hit"].value is True for m in metas.values())
     paths = paths_of(steps, prefix)
-    assert all(str(metas[n]["marin/output_path"].path) == paths[n] for n in paths)
+    assert all(str(metas[n]["marin/materialized_path"].path) == paths[n] for n in paths)
 
 
 LEGACY_SUCCESS = (

@@ -56,6 +56,7 @@ def test_limit_and_gc_unchanged_after_building_and_resolving(default_limit: int)
         "chain_steps": LENGTH,
         "__ASSET_JOB": LENGTH,
         "implicit": LENGTH,
+        "sync_from_storage": 0,  # one op that records events; it selects no asset to run
     }
     assert (sys.getrecursionlimit(), gc.isenabled()) == (default_limit, True)
 

@@ -115,6 +115,7 @@ ASSETS_QUERY = """
         label
         ... on PathMetadataEntry { path }
         ... on BoolMetadataEntry { boolValue }
+        ... on TextMetadataEntry { text }
       }
     }
   }
@@ -172,7 +173,8 @@ def _free_port() -> int:
 class Webserver:
     """A ``dagster-webserver`` subprocess on 127.0.0.1 and helpers to talk to it."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, module: str = MODULE) -> None:
+        self.module = module
         self.env = dict(env)
         self.log_path = log_path
         self.port = 0
@@ -193,7 +195,7 @@ class Webserver:
             self.port = _free_port()
             command = [
                 *(sys.executable, "-m", "dagster_webserver"),  # the `dagster-webserver` script
-                *("-m", MODULE, "-h", "127.0.0.1", "-p", str(self.port)),
+                *("-m", self.module, "-h", "127.0.0.1", "-p", str(self.port)),
             ]
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
@@ -496,7 +498,7 @@ def test_launch_all_steps_like_the_ui(webserver: Webserver) -> None:
     for name, node in nodes.items():
         materialized_by, metadata = latest(node)
         assert materialized_by == run_id, name
-        assert metadata["marin/output_path"]["path"] == paths[name], name
+        assert metadata["marin/materialized_path"]["path"] == paths[name], name
         assert metadata["marin/cache_hit"]["boolValue"] is False, name
         assert (Path(paths[name]) / ".executor_status").read_text().strip() == "SUCCESS"
         assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
@@ -538,11 +540,28 @@ def test_staleness_after_a_versioned_change(
             assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
             assert node["staleCauses"] == [], name
 
-    # The UI shows it too: the changed model is "Unsynced", the untouched branch is not.
+    # Asset pages do not mislead: the definition carries the new path, version and resources,
+    # and the latest (old) materialization shares no label with it, so the UI cannot show an
+    # old value in place of a current one (it merges both, the event winning on a shared label).
+    model = nodes["train/model"]
+    definition = entries(model["metadataEntries"])
+    assert definition["marin/output_path"]["path"] == new_paths["train/model"]
+    assert definition["marin/version"]["text"] == hash_of(new_paths["train/model"])
+    assert definition["marin/resources"]["text"] == counting.TRAIN_RESOURCES.summary()
+    _, old_event = latest(model)
+    assert old_event["marin/materialized_path"]["path"] == old_paths["train/model"]
+    for name, node in nodes.items():
+        assert set(entries(node["metadataEntries"])).isdisjoint(latest(node)[1]), name
+
+    # The UI shows it too: the changed model is "Unsynced", the untouched branch is not; its
+    # page shows the current output path, version and resources.
     stale_page, fresh_page = render(
         tmp_path / "browser", f"{after.url}/assets/train/model", f"{after.url}/assets/prep/other"
     )
     assert "Counting stage train/model." in stale_page.texts, stale_page.texts
+    assert new_paths["train/model"] in stale_page.texts, stale_page.texts
+    assert hash_of(new_paths["train/model"]) in stale_page.texts, stale_page.texts
+    assert counting.TRAIN_RESOURCES.summary() in stale_page.texts, stale_page.texts
     assert any(t.startswith("Unsynced") for t in stale_page.texts), stale_page.texts
     assert "Counting stage prep/other." in fresh_page.texts, fresh_page.texts
     assert not any(t.startswith("Unsynced") for t in fresh_page.texts), fresh_page.texts
@@ -556,7 +575,7 @@ def test_staleness_after_a_versioned_change(
         assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
         materialized_by, metadata = latest(node)
         assert materialized_by == run_id, name
-        assert metadata["marin/output_path"]["path"] == new_paths[name], name
+        assert metadata["marin/materialized_path"]["path"] == new_paths[name], name
         assert metadata["marin/cache_hit"]["boolValue"] is (name not in changed), name
 
 
@@ -589,3 +608,74 @@ def test_browser_renders_asset_and_lineage_pages(webserver: Webserver, tmp_path:
 
     # The global lineage page collapses assets into their groups (first name segment).
     assert {"data", "prep", "train", "eval"} <= set(overview.texts), overview.texts
+
+
+def test_sync_turns_never_materialized_into_materialized(
+    start_webserver: Callable[..., Webserver], tmp_path: Path
+) -> None:
+    """Outputs another instance wrote appear materialized after one ``sync_from_storage``."""
+    other_home = tmp_path / "other_dagster_home"
+    other_home.mkdir()
+    server = start_webserver()
+    env = {**server.env, "DAGSTER_HOME": str(other_home)}
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", MODULE, "-j", "all_steps"]
+    done = subprocess.run(command, env=env, cwd=TESTS_DIR, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    log = server.env[CALL_LOG_ENV]
+    assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)
+    paths = expected_paths(server.env["MARIN_PREFIX"])
+    assert all(not n["assetMaterializations"] for n in server.asset_nodes().values())
+    asset_url = f"{server.url}/assets/train/model"
+    (before,) = render(tmp_path / "before", asset_url)
+    assert "Never materialized" in before.texts, before.texts
+
+    run_id = server.launch_and_wait("sync_from_storage")
+
+    assert sorted(read_calls(log)) == sorted(counting.ALL_NAMES)  # no fn called
+    for name, node in server.asset_nodes().items():
+        materialized_by, metadata = latest(node)
+        assert materialized_by == run_id, name
+        assert metadata["marin/materialized_path"]["path"] == paths[name], name
+        assert metadata["marin/synced_from_storage"]["boolValue"] is True, name
+        assert node["staleStatus"] == "FRESH", (name, node["staleCauses"])
+    (after,) = render(tmp_path / "after", asset_url)
+    assert "Never materialized" not in after.texts, after.texts
+    assert "Latest materialization" in after.texts, after.texts
+    assert "marin/synced_from_storage" in after.texts, after.texts
+    assert paths["train/model"] in after.texts, after.texts
+
+
+def test_nonblocking_view_node_is_not_shown_as_a_step(tmp_path: Path) -> None:
+    """The lineage-only view node: not materializable, kind ``view``, marked "Not a step".
+
+    Dagster 1.13 prints "Latest materialization: Never materialized" on the own page of any
+    external asset that has no observation function; its graph node has no status, and the
+    group's "Materialize" counts steps only.
+    """
+    server = Webserver(make_env(tmp_path), tmp_path / "webserver.log", module="pipelines.lineage")
+    try:
+        server.start()
+        nodes = server.graphql(
+            "{ assetNodes { assetKey { path } isMaterializable isExecutable kinds } }"
+        )["assetNodes"]
+        by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
+        view = by_name["train/model.nonblocking"]
+        assert (view["isMaterializable"], view["isExecutable"], view["kinds"]) == (
+            False,
+            False,
+            ["view"],
+        )
+        assert by_name["train/model"]["isMaterializable"] is True
+        view_page, group_page = render(
+            tmp_path / "browser",
+            f"{server.url}/assets/train/model.nonblocking",
+            f"{server.url}/locations/pipelines.lineage/asset-groups/train",
+        )
+    finally:
+        server.stop()
+    assert "External Asset" in view_page.texts, view_page.texts
+    assert any(t.startswith("Not a step") for t in view_page.texts), view_page.texts
+    assert "marin/node: nonblocking_view" in view_page.texts, view_page.texts
+    # Group "train" draws the step and its view; only the step can be materialized.
+    assert {"model", "model.nonblocking"} <= set(group_page.texts), group_page.texts
+    assert "Materialize (1)" in group_page.texts, group_page.texts

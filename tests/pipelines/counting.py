@@ -13,13 +13,22 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from marin_dagster import ExecutorStep, StepContext, build_definitions, step, versioned
+from marin_dagster import (
+    ExecutorStep,
+    ResourceConfig,
+    StepContext,
+    build_definitions,
+    step,
+    versioned,
+)
 from pipelines._common import log_call, read_output, write_output
 
 PARAM_ENV = "MARIN_TEST_CLEAN_PARAM"
 
 ALL_NAMES = ("data/raw", "prep/clean", "prep/other", "train/model", "eval/score")
 AFFECTED_BY_PARAM = ("prep/clean", "train/model", "eval/score")
+TRAIN_RESOURCES = ResourceConfig.with_cpu(cpu=2, ram="8g")
+"""``train/model``'s request (resources do not enter the version); shown on its asset page."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,9 @@ def run_stage(config: StageConfig) -> None:
     write_output(config.output_path, f"{upstream}{config.label}:{config.param}\n")
 
 
-@step(name="{name}", fn=run_stage, description="Counting stage {name}.")
-def stage(ctx: StepContext, name: str, inputs: list[ExecutorStep[Any]], param: str) -> StageConfig:
+def _stage_config(
+    ctx: StepContext, name: str, inputs: list[ExecutorStep[Any]], param: str
+) -> StageConfig:
     return StageConfig(
         label=name,
         inputs=[ctx.require(s) for s in inputs],
@@ -46,12 +56,24 @@ def stage(ctx: StepContext, name: str, inputs: list[ExecutorStep[Any]], param: s
     )
 
 
+@step(name="{name}", fn=run_stage, description="Counting stage {name}.")
+def stage(ctx: StepContext, name: str, inputs: list[ExecutorStep[Any]], param: str) -> StageConfig:
+    return _stage_config(ctx, name, inputs, param)
+
+
+@step(name="{name}", fn=run_stage, description="Counting stage {name}.", resources=TRAIN_RESOURCES)
+def trained_stage(
+    ctx: StepContext, name: str, inputs: list[ExecutorStep[Any]], param: str
+) -> StageConfig:
+    return _stage_config(ctx, name, inputs, param)
+
+
 def build_steps(clean_param: str = "a") -> dict[str, ExecutorStep[Any]]:
     """The five steps by name; ``clean_param`` is ``prep/clean``'s versioned value."""
     raw = stage("data/raw", [], "seed-1")
     clean = stage("prep/clean", [raw], clean_param)
     other = stage("prep/other", [raw], "b")
-    model = stage("train/model", [clean], "m")
+    model = trained_stage("train/model", [clean], "m")
     score = stage("eval/score", [model, other], "s")
     return {s.name: s for s in (raw, clean, other, model, score)}
 
