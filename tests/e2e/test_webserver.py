@@ -11,6 +11,7 @@ process group is killed: webservers by a fixture finalizer, chromium before ``re
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from html.parser import HTMLParser
 from pathlib import Path
@@ -379,10 +381,13 @@ class _DomText(HTMLParser):
         self._skip = 0
         self.texts: list[str] = []
         self.titles: set[str] = set()
+        self.edges = 0  # lineage edges drawn (SVG paths stroked in the lineage-edge colour)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self._skip += 1
+        if tag == "path" and ("stroke", "var(--color-lineage-edge)") in attrs:
+            self.edges += 1
         for name, value in attrs:
             if name == "title" and value:
                 self.titles.add(value)
@@ -679,3 +684,39 @@ def test_nonblocking_view_node_is_not_shown_as_a_step(tmp_path: Path) -> None:
     # Group "train" draws the step and its view; only the step can be materialized.
     assert {"model", "model.nonblocking"} <= set(group_page.texts), group_page.texts
     assert "Materialize (1)" in group_page.texts, group_page.texts
+
+
+def _screenshot_script() -> Any:
+    """``scripts/lineage_screenshot.py``, whose lineage URL the README's picture is taken at."""
+    path = REPO_ROOT / "scripts" / "lineage_screenshot.py"
+    spec = importlib.util.spec_from_file_location("lineage_screenshot", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_lineage_shows_every_step_and_edge_with_groups_expanded(tmp_path: Path) -> None:
+    """The example's global lineage at the screenshot's URL: each asset and edge is drawn."""
+    import definitions
+
+    asset_graph = definitions.defs.resolve_asset_graph()
+    all_keys = asset_graph.get_all_asset_keys()
+    edges = sum(len(asset_graph.get(key).parent_keys) for key in all_keys)
+    labels = Counter(key.path[-1] for key in all_keys)
+    server = Webserver(make_env(tmp_path), tmp_path / "webserver.log", module="definitions")
+    try:
+        server.start()
+        (page,) = render(tmp_path / "browser", _screenshot_script().lineage_url(server.url))
+    finally:
+        server.stop()
+    assert {"data", "tokenize", "train", "eval"} <= set(page.texts), page.texts  # group boxes
+    drawn = Counter(t for t in page.texts if t in labels or t.startswith("lm-lr"))
+    # Long view-node labels are elided in the middle ("lm-lr….nonblocking"): count those apart.
+    elided = [t for t in page.texts if "…" in t and t.endswith(".nonblocking")]
+    views = [k for k in labels if k.endswith(".nonblocking")]
+    assert len(elided) + sum(drawn[k] for k in views) == sum(labels[k] for k in views)
+    for label, count in labels.items():
+        if not label.endswith(".nonblocking"):
+            assert drawn[label] == count, (label, page.texts)
+    assert page.edges == edges
