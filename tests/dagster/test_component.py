@@ -5,11 +5,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster import component_defs
+from dagster._core.definitions.job_base import InMemoryJob  # the IJob Dagster runs wrap
 from pipelines import counting
 
 from marin_dagster import MarinStepsComponent, build_definitions
 from marin_dagster.definitions_builder import step_graph_of
-from marin_dagster.launch.settings import ExecutorSettings
+from marin_dagster.launch.executor import MarinExecutor
 
 COUNTING = "pipelines.counting:STEPS"
 
@@ -56,16 +57,26 @@ def test_executor_attributes_configure_marin_executor(tmp_path: Path) -> None:
     component = _component(
         steps=COUNTING,
         prefix=str(tmp_path),
-        executor={"max_concurrent": 2, "backends": {"tpu": {"local": {}}}},
+        executor={"max_concurrent": 2, "backends": {"tpu": {"ray": {"address": "10.0.0.2:6379"}}}},
         group_jobs=False,
     )
     defs = component_defs(component=component)
-    assert [job.name for job in defs.jobs or ()] == ["all_steps"]
-    executor = defs.resolve_job_def("all_steps").executor_def
-    assert executor.name == "marin"
-    settings = ExecutorSettings.parse(component.executor)
-    assert settings.max_concurrent == 2
-    assert settings.backend_for("tpu").kind == "local"
+    assert sorted(job.name for job in defs.jobs or ()) == ["all_steps", "sync_from_storage"]
+    job = defs.resolve_job_def("all_steps")
+    assert job.executor_def.name == "marin"
+    # The executor a run of this job would get, with no run config: the component's settings.
+    with dg.DagsterInstance.ephemeral() as instance:
+        init = dg.InitExecutorContext(
+            job=InMemoryJob(job),
+            executor_def=job.executor_def,
+            executor_config={},
+            instance=instance,
+        )
+        executor = job.executor_def.executor_creation_fn(init)  # type: ignore[misc]
+    assert isinstance(executor, MarinExecutor)
+    assert executor.settings.max_concurrent == 2
+    assert executor.settings.backend_for("tpu").describe() == "ray at 10.0.0.2:6379"
+    assert executor.settings.backend_for("cpu").kind == "local"
 
 
 @pytest.mark.parametrize(
