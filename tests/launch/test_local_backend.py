@@ -48,7 +48,9 @@ class MarkerConfig:
 def act(config: MarkerConfig) -> None:
     """Record the start, do ``action``, record the end."""
     marker = Path(config.marker_dir)
-    (marker / "started").write_text(str(os.getpid()))
+    # Written whole, then renamed: a reader polling for the file never sees it empty.
+    (marker / "started.tmp").write_text(str(os.getpid()))
+    os.replace(marker / "started.tmp", marker / "started")
     if config.action == "raise":
         raise ValueError("bad tokenizer vocabulary")
     if config.action == "kill-self":
