@@ -26,10 +26,16 @@ from marin_dagster.core.status import StepStatus, read_status
 TIMEOUT_S = 300
 
 
-def _dg(env: dict[str, str], *args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+def _dg_executable() -> str:
+    """The ``dg`` next to this interpreter (else on PATH)."""
     exe = Path(sys.executable).with_name("dg")
     dg = str(exe) if exe.exists() else shutil.which("dg")
     assert dg, "dg is installed by the README's set-up: pip install -e '.[dev]'"
+    return dg
+
+
+def _dg(env: dict[str, str], *args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    dg = _dg_executable()
     result = subprocess.run(
         [dg, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S
     )
@@ -96,12 +102,11 @@ def test_dg_scaffolds_a_defs_yaml_to_fill_in(dg_env: dict[str, str], tmp_path: P
 
 
 def test_dg_dev_serves_the_project_without_warnings(dg_env: dict[str, str]) -> None:
-    exe = Path(sys.executable).with_name("dg")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [str(exe), "dev", "-p", str(port)],
+        [_dg_executable(), "dev", "-p", str(port)],
         env=dg_env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
